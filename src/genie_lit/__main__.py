@@ -1,0 +1,5 @@
+import sys
+
+from genie_lit.cli import main
+
+sys.exit(main())

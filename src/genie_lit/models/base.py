@@ -1,0 +1,72 @@
+"""What every genie_lit LightningModule shares: injected optimiser/scheduler and size checks."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def as_hw(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``64`` -> ``(64, 64)``; ``(90, 160)`` stays ``(height, width)``."""
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
+
+
+def default_optimizer(params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=3e-4, betas=(0.9, 0.99), weight_decay=0.01)
+
+
+class WarmupCosineLR(LambdaLR):
+    """Linear warm-up for ``warmup_steps``, then cosine decay to ``min_ratio`` at ``total_steps``."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int = 200, total_steps: int = 10_000,
+                 min_ratio: float = 0.1) -> None:
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+            return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        super().__init__(optimizer, factor)
+
+
+class GenieModule(L.LightningModule):
+    """Base class: builds the injected optimiser over trainable parameters (no weight decay on
+    norms, biases and embeddings) and the optional scheduler, stepped every optimisation step."""
+
+    def __init__(self, optimizer: OptimizerCallable = default_optimizer,
+                 scheduler: LRSchedulerCallable | None = None) -> None:
+        super().__init__()
+        self._optimizer_fn = optimizer
+        self._scheduler_fn = scheduler
+
+    def param_groups(self) -> list[dict]:
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            plain = param.ndim < 2 or "embed" in name or "pos" in name or "codebook" in name
+            (no_decay if plain else decay).append(param)
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def configure_optimizers(self):
+        optimizer = self._optimizer_fn(self.param_groups())
+        if self._scheduler_fn is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._scheduler_fn(optimizer), "interval": "step"}}
+
+    def check_data_resolution(self, expected: tuple[int, int]) -> None:
+        """Refuse a datamodule whose frames do not have the model's resolution, before training."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        resolution = getattr(datamodule, "resolution", None)
+        if resolution is not None and as_hw(resolution) != expected:
+            raise ValueError(
+                f"the data gives frames of {as_hw(resolution)} (data.resolution) but the model expects "
+                f"{expected} (model image_size); set both to the same value"
+            )

@@ -1,0 +1,62 @@
+"""Tiny real video files for tests: moving coloured squares written with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def moving_square_frames(num_frames: int, height: int = 32, width: int = 32, seed: int = 0,
+                         actions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``t h w 3`` uint8 of a square that moves by the action of each transition
+    (0 stay, 1 up, 2 down, 3 left, 4 right) over a fixed textured background; returns (frames, actions)."""
+    rng = np.random.default_rng(seed)
+    if actions is None:
+        actions = rng.integers(0, 5, size=num_frames - 1)
+    background = (rng.random((height, width, 3)) * 60).astype(np.uint8)
+    size = max(3, height // 8)
+    y, x = height // 2, width // 2
+    moves = {0: (0, 0), 1: (-2, 0), 2: (2, 0), 3: (0, -2), 4: (0, 2)}
+    frames = []
+    for t in range(num_frames):
+        frame = background.copy()
+        frame[y:y + size, x:x + size] = (230, 200, 40)
+        frames.append(frame)
+        if t < num_frames - 1:
+            dy, dx = moves[int(actions[t])]
+            y = int(np.clip(y + dy, 0, height - size))
+            x = int(np.clip(x + dx, 0, width - size))
+    return np.stack(frames), np.asarray(actions, dtype=np.int64)
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 15, codec: str = "libx264rgb",
+                pix_fmt: str = "rgb24", options: dict | None = None) -> Path:
+    """Write ``t h w 3`` uint8 frames; lossless H.264 RGB by default."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt
+        stream.options = options if options is not None else ({"qp": "0", "g": "8"} if "264" in codec else {})
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_dataset(root: str | Path, num_files: int = 3, num_frames: int = 24, size: int = 32, fps: int = 15,
+                  with_actions: bool = True) -> list[Path]:
+    root = Path(root)
+    paths = []
+    for i in range(num_files):
+        frames, actions = moving_square_frames(num_frames, size, size, seed=i)
+        path = write_video(root / f"ep{i:03d}.mp4", frames, fps=fps)
+        if with_actions:
+            np.save(root / f"ep{i:03d}.actions.npy", actions)
+        paths.append(path)
+    return paths
