@@ -8,6 +8,8 @@ dispatched to their own parsers before Lightning sees the arguments.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +19,27 @@ import lightning as L
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-_EXTRA_COMMANDS: dict[str, Callable[[list[str]], int | None]] = {}
+# subcommands beside Lightning's, as "module:function" taking the remaining argv (imported lazily)
+_EXTRA_COMMANDS = {
+    "record": "genie_lit.data.record:main",
+    "play": "genie_lit.play:main",
+    "curves": "genie_lit.callbacks.curves:main",
+    "evaluate": "genie_lit.evaluate:main",
+    "quickstart": "genie_lit.quickstart:main",
+}
+
+
+DESCRIPTION = """Train, evaluate and play Genie world models (genie_lit).
+
+Lightning subcommands (below): fit, validate, test, predict, e.g.
+  genie-lit fit --config configs/tokenizer/st_vivit.yaml --data.data_dir DIR
+Other subcommands (each has --help):
+  record      record real Atari gameplay video with true-action sidecars
+  play        play a trained world: scripted rollouts to mp4, or --serve a browser page
+  evaluate    tokenizer, latent-action and controllability metrics on held-out episodes
+  curves      plot FVD / ΔtPSNR / loss curves of a run folder to PNG
+  quickstart  record data, train tokenizer and world, evaluate, write a report
+"""
 
 
 class GenieCLI(LightningCLI):
@@ -48,8 +70,8 @@ def default_loggers(root: str) -> list:
 
 def main(args: Sequence[str] | None = None) -> int | None:
     argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in _extra_commands():
-        return _extra_commands()[argv[0]](argv[1:])
+    if argv and argv[0] in _EXTRA_COMMANDS:
+        return _load_command(argv[0])(argv[1:])
     GenieCLI(
         L.LightningModule,
         L.LightningDataModule,
@@ -58,13 +80,14 @@ def main(args: Sequence[str] | None = None) -> int | None:
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
         args=argv,
-        parser_kwargs={"description": "Train and evaluate Genie world models (genie_lit)."},
+        parser_kwargs={"description": DESCRIPTION, "formatter_class": argparse.RawDescriptionHelpFormatter},
     )
     return 0
 
 
-def _extra_commands() -> dict[str, Callable[[list[str]], int | None]]:
-    return _EXTRA_COMMANDS
+def _load_command(name: str) -> Callable[[list[str]], int | None]:
+    module, function = _EXTRA_COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 if __name__ == "__main__":

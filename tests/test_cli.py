@@ -1,0 +1,61 @@
+"""The real `genie-lit` entry point on tiny real mp4 files."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import CONFIGS
+from genie_lit.cli import main
+
+TOKENIZERS = sorted((CONFIGS / "tokenizer").glob("*.yaml"))
+SMALL = ["--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
+
+
+@pytest.mark.parametrize("config", TOKENIZERS, ids=lambda p: p.stem)
+def test_fit_fast_dev_run_for_every_tokenizer(config, video_dir, tmp_path):
+    main(["fit", "--config", str(config), "--data.data_dir", str(video_dir), *SMALL,
+          "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path)])
+
+
+def test_fit_writes_checkpoint_and_a_config_that_reproduces_the_run(video_dir, tmp_path):
+    config = CONFIGS / "tokenizer" / "st_vivit.yaml"
+    main(["fit", "--config", str(config), "--data.data_dir", str(video_dir), *SMALL,
+          "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "1",
+          "--trainer.default_root_dir", str(tmp_path)])
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    saved = tmp_path / "config.yaml"
+    assert saved.exists() and (tmp_path / "metrics.csv").exists()
+    assert yaml.safe_load(saved.read_text())["model"]["class_path"] == "genie_lit.models.VideoTokenizer"
+    # the saved config alone reproduces the run (into another folder)
+    main(["fit", "--config", str(saved), "--trainer.default_root_dir", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_print_config(video_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(video_dir), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["init_args"]["data_dir"] == str(video_dir)
+
+
+def test_unknown_class_gives_jsonargparse_error(video_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(video_dir),
+              "--model.init_args.encoder.class_path", "genie_lit.nn.NoSuchTransformer"])
+    assert exit_info.value.code == 2
+    assert "NoSuchTransformer" in capsys.readouterr().err
+
+
+def test_folder_without_video_names_folder_and_extensions(tmp_path):
+    (tmp_path / "notes.txt").write_text("no video here")
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}.*\.mp4.*\.mkv"):
+        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(tmp_path), "--trainer.fast_dev_run", "1",
+              "--trainer.default_root_dir", str(tmp_path)])
+
+
+def test_console_script_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "genie_lit", "--help"], capture_output=True, text=True, check=True)
+    assert "fit" in out.stdout and "record" in out.stdout
