@@ -207,7 +207,9 @@ def load_i3d(path: str | os.PathLike) -> tuple[nn.Module, str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"I3D weights file {path!r} does not exist; {ACCEPTED_FORMATS}.")
     try:
-        return _TorchScriptI3D(torch.jit.load(path, map_location="cpu")), "torchscript"
+        with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; the format is still read
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            return _TorchScriptI3D(torch.jit.load(path, map_location="cpu")), "torchscript"
     except Exception:  # noqa: BLE001 - not TorchScript: try a state dict next
         pass
     try:
@@ -260,7 +262,8 @@ class I3DFeatureExtractor(nn.Module):
             raise ValueError(f"I3D needs at least {MIN_FRAMES} frames per clip, got num_frames={num_frames}.")
         self.size, self.num_frames, self.weights_path = size, num_frames, weights_path
         if weights_path is None:
-            self.network: nn.Module = InceptionI3d().reset_parameters_seeded(seed)
+            with torch.random.fork_rng(devices=[]):  # default init draws from the global RNG: restore it
+                self.network: nn.Module = InceptionI3d().reset_parameters_seeded(seed)
             self.weights_format = "random"
             _warn_random_weights_once()
         else:
