@@ -24,7 +24,7 @@ INDEX_FILE = ".genie_lit_index.json"
 MANIFEST_FILE = "manifest.json"
 ACTIONS_SUFFIX = ".actions.npy"
 SPLITS = ("train", "val", "test")
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2  # 2: frame counts are time slots (video_io), not packets
 
 
 @dataclass
@@ -65,7 +65,11 @@ def scan_folder(root: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS
     entries, skipped, fresh, probed = [], {}, {}, 0
     for path in list_video_files(root, extensions):
         rel = path.relative_to(root).as_posix()
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError as err:  # vanished or unreadable since the listing
+            skipped[rel] = f"{path} could not be read: {err}"
+            continue
         key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         record = cached.get(rel)
         if record is None or record.get("key") != key:
@@ -95,8 +99,15 @@ def load_manifest(root: Path) -> dict[str, dict]:
     path = root / MANIFEST_FILE
     if not path.exists():
         return {}
-    data = json.loads(path.read_text())
-    return {episode["file"]: episode for episode in data.get("episodes", [])}
+    try:
+        data = json.loads(path.read_text())
+        return {Path(episode["file"]).as_posix(): episode for episode in data.get("episodes", [])}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{path} is not a valid genie_lit manifest ({err!r}); it must be JSON of the form "
+            '{"episodes": [{"file": "game/ep0000.mp4", "split": "train", ...}, ...]}. '
+            "Fix it or move it away (files are then split by a hash of their path)."
+        ) from err
 
 
 def split_files(videos: list[VideoEntry], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, list[VideoEntry]]:

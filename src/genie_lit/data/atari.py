@@ -1,0 +1,122 @@
+"""Atari 2600 games through ale-py (the optional extra ``genie_lit[atari]``; its wheel ships the ROMs).
+
+:class:`AtariGame` drives one emulator at the console's 60 Hz, one emulator frame per
+:meth:`AtariGame.act` call, so the recorder decides how emulator frames, agent decisions (frame
+skip) and video frames line up. Sticky actions are off (``repeat_action_probability = 0``): the
+action recorded for a transition is always the action the emulator received.
+
+:class:`HeldRandomPolicy` is the behaviour policy: a uniformly random action from an allowed set,
+held for a uniformly random number of decisions. Held actions give sustained, visible motion (a
+paddle that travels, a boxer that walks) instead of jitter, so the effect of each action shows in
+the video, which is what a latent action model has to discover.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+ATARI_HZ = 60
+ATARI_SCREEN = (210, 160)  # height, width
+INSTALL_HINT = "recording Atari games needs ale-py: pip install 'genie-lit[atari]'"
+
+
+def import_ale():
+    """The ``ale_py`` module with its per-ROM banner silenced; a clear error when it is missing."""
+    try:
+        import ale_py
+    except ImportError as err:
+        raise ModuleNotFoundError(INSTALL_HINT) from err
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
+    return ale_py
+
+
+def available_games() -> list[str]:
+    """Names of the games whose ROMs ship with ale-py, e.g. ``pong``, ``ms_pacman``."""
+    return sorted(import_ale().roms.get_all_rom_ids())
+
+
+def resolve_game(name: str) -> str:
+    """ALE's ROM id for ``name``; accepts ``pong``, ``Pong``, ``MsPacman``, ``ms-pacman``, ``ALE/Pong-v5``."""
+    games = available_games()
+    key = re.sub(r"-v\d+$", "", name.strip().split("/")[-1])
+    key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).replace("-", "_").replace(" ", "_").lower()
+    squashed = {game.replace("_", ""): game for game in games}
+    if key in games:
+        return key
+    if key.replace("_", "") in squashed:
+        return squashed[key.replace("_", "")]
+    raise ValueError(f"unknown Atari game {name!r}; the available games are: {', '.join(games)}")
+
+
+def movement_actions(names: list[str]) -> list[int]:
+    """Indices of the actions without FIRE (NOOP and the directions), or all actions when fewer
+    than two remain (a game that is played with the button alone)."""
+    moves = [i for i, name in enumerate(names) if "FIRE" not in name]
+    return moves if len(moves) >= 2 else list(range(len(names)))
+
+
+class AtariGame:
+    """One game in the Arcade Learning Environment, stepped one emulator frame (1/60 s) at a time.
+
+    Args:
+        game: ALE ROM id (see :func:`resolve_game`).
+        seed: the emulator's seed (it reseeds on :meth:`reset`).
+    """
+
+    def __init__(self, game: str, seed: int) -> None:
+        ale_py = import_ale()
+        self.game = game
+        self.ale = ale_py.ALEInterface()
+        self.ale.setInt("random_seed", int(seed) % (2**31 - 1))
+        self.ale.setFloat("repeat_action_probability", 0.0)
+        self.ale.setInt("frame_skip", 1)
+        self.ale.loadROM(ale_py.roms.get_rom_path(game))
+        self.actions = list(self.ale.getMinimalActionSet())
+        self.action_names = [action.name for action in self.actions]
+        self.fire = self.action_names.index("FIRE") if "FIRE" in self.action_names else None
+        self._screen = np.empty((*ATARI_SCREEN, 3), dtype=np.uint8)
+
+    def reset(self) -> None:
+        self.ale.reset_game()
+
+    def act(self, action: int) -> float:
+        """Advance one emulator frame with ``action`` (an index into the minimal action set)."""
+        return self.ale.act(self.actions[action])
+
+    def screen(self) -> np.ndarray:
+        """The current screen, ``h w 3`` uint8 RGB (210 x 160); the buffer is reused between calls."""
+        self.ale.getScreenRGB(self._screen)
+        return self._screen
+
+    def lives(self) -> int:
+        return self.ale.lives()
+
+    def game_over(self) -> bool:
+        return self.ale.game_over()
+
+
+class HeldRandomPolicy:
+    """Uniform random action from ``allowed``, held for ``U{hold_min..hold_max}`` decisions.
+
+    Args:
+        allowed: action indices the policy picks from.
+        hold: (min, max) decisions an action is held, both inclusive.
+        rng: the source of randomness (seeded per episode for reproducible recordings).
+    """
+
+    def __init__(self, allowed: list[int], hold: tuple[int, int], rng: np.random.Generator) -> None:
+        if not allowed:
+            raise ValueError("the policy needs at least one allowed action")
+        if not 1 <= hold[0] <= hold[1]:
+            raise ValueError(f"hold range must satisfy 1 <= min <= max, got {hold}")
+        self.allowed, self.hold, self.rng = list(allowed), hold, rng
+        self.action, self.left = self.allowed[0], 0
+
+    def __call__(self) -> int:
+        if self.left == 0:
+            self.action = self.allowed[int(self.rng.integers(len(self.allowed)))]
+            self.left = int(self.rng.integers(self.hold[0], self.hold[1] + 1))
+        self.left -= 1
+        return self.action

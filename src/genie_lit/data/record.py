@@ -1,0 +1,330 @@
+"""``genie-lit record atari``: a data set of real Atari 2600 gameplay, recorded offline with ale-py.
+
+Layout of a recording in ``out/``::
+
+    manifest.json                 settings, games (with action names) and one record per episode
+    <game>/ep0000.mp4             one lossless 64x64 RGB video per episode (see video_io.VideoWriter)
+    <game>/ep0000.actions.npy     int64, frames - 1: the true action of each transition t -> t+1
+
+An action is an index into the game's *minimal* action set (names in ``manifest["games"]``). The
+sidecars are never read by training; they exist to evaluate latent actions against the truth.
+
+Timing: the console runs at 60 Hz; the policy decides every ``frame_skip`` emulator frames and the
+action is repeated over them; a video frame is taken every ``60 / fps`` emulator frames (default:
+one per decision, 15 fps at frame skip 4), so every transition lies within one decision and has
+exactly one true action. Episodes end after ``steps`` transitions or at game over.
+
+Every episode is reproducible on its own: its emulator and policy are seeded from
+``(seed, game, episode number)``, and its split (train/val/test) is drawn from ``(seed, game)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import zlib
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from genie_lit.data.atari import (
+    ATARI_HZ, INSTALL_HINT, AtariGame, HeldRandomPolicy, available_games, movement_actions, resolve_game,
+)
+from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE, SPLITS
+from genie_lit.data.video_io import VideoWriter
+
+FORMAT = "genie_lit.record/1"
+DEFAULT_GAMES = "boxing,pong,breakout"  # the player's sprite is large or its motion clear at 64x64
+
+
+class DatasetExistsError(FileExistsError):
+    """The output folder already holds a recording (or files the recording would replace)."""
+
+
+def record_atari(
+    out: str | Path,
+    games: list[str],
+    episodes: int = 8,
+    steps: int = 500,
+    frame_skip: int = 4,
+    resolution: tuple[int, int] = (64, 64),
+    fps: float | None = None,
+    seed: int = 0,
+    actions: str = "movement",
+    hold: tuple[int, int] = (1, 8),
+    fire_on_reset: bool = True,
+    val_episodes: int = 1,
+    test_episodes: int = 0,
+    keyframe_interval: int = 16,
+    mode: str = "new",
+    progress: bool = False,
+) -> dict:
+    """Record ``episodes`` episodes of each game into ``out``; returns the manifest.
+
+    ``mode``: ``"new"`` refuses a folder that holds a recording, ``"overwrite"`` deletes the
+    files of the old recording first, ``"append"`` adds episodes (numbered after the existing
+    ones) to a recording made with the same settings.
+    """
+    out = Path(out)
+    games = [resolve_game(game) for game in games]
+    if episodes < 1 or steps < 1:
+        raise ValueError(f"episodes and steps must be >= 1, got {episodes} and {steps}")
+    frames_per_video_frame = _frames_per_video_frame(frame_skip, fps)
+    settings = {
+        "format": FORMAT,
+        "source": "atari",
+        "emulator_hz": ATARI_HZ,
+        "frame_skip": frame_skip,
+        "fps": ATARI_HZ / frames_per_video_frame,
+        "resolution": list(resolution),
+        "interpolation": "AREA",
+        "codec": {"container": "mp4", "name": "libx264rgb", "qp": 0, "lossless": True,
+                  "keyframe_interval": keyframe_interval},
+        "policy": {"name": "held_random", "actions": actions, "hold": list(hold),
+                   "fire_on_reset": fire_on_reset, "repeat_action_probability": 0.0},
+    }
+    manifest = _prepare_folder(out, settings, mode, games)
+    manifest.update(settings)
+    progress_line = _Progress(len(games) * episodes, enabled=progress)
+    for game_name in games:
+        done = [e["episode"] for e in manifest["episodes"] if e["game"] == game_name]
+        first = max(done, default=-1) + 1
+        splits = _episode_splits(episodes, val_episodes, test_episodes, seed, game_name, first)
+        for number in range(first, first + episodes):
+            game = AtariGame(game_name, _episode_seed(seed, game_name, number, 0))
+            allowed = movement_actions(game.action_names) if actions == "movement" else list(range(len(game.actions)))
+            manifest["games"][game_name] = {"action_names": game.action_names, "policy_actions": allowed}
+            policy = HeldRandomPolicy(allowed, hold, np.random.default_rng(_episode_seed(seed, game_name, number, 1)))
+            record = _record_episode(out, game, policy, number, steps, frame_skip, frames_per_video_frame,
+                                     resolution, keyframe_interval, fire_on_reset, progress_line)
+            record.update(split=splits[number - first], seed=seed, fps=settings["fps"], resolution=list(resolution))
+            manifest["episodes"].append(record)
+            _write_json(out / MANIFEST_FILE, manifest)  # after every episode: an interruption keeps what is done
+    progress_line.finish(out)
+    return manifest
+
+
+def _frames_per_video_frame(frame_skip: int, fps: float | None) -> int:
+    if frame_skip < 1:
+        raise ValueError(f"frame skip must be >= 1, got {frame_skip}")
+    valid = {ATARI_HZ / k: k for k in range(1, frame_skip + 1) if frame_skip % k == 0}
+    if fps is None:
+        return frame_skip
+    for rate, k in valid.items():
+        if abs(rate - fps) < 1e-6:
+            return k
+    choices = ", ".join(f"{rate:g}" for rate in sorted(valid))
+    raise ValueError(f"fps {fps:g} does not fit frame skip {frame_skip} at {ATARI_HZ} Hz: every transition must lie "
+                     f"within one decision, so fps must be one of {choices} (or change --frame-skip)")
+
+
+def _episode_seed(seed: int, game: str, number: int, stream: int) -> int:
+    sequence = np.random.SeedSequence([seed % 2**32, zlib.crc32(game.encode()), number, stream])
+    return int(sequence.generate_state(1)[0])
+
+
+def _episode_splits(count: int, val: int, test: int, seed: int, game: str, first: int) -> list[str]:
+    """Splits of ``count`` new episodes: ``test`` and ``val`` of them drawn by a seeded shuffle,
+    the rest train; held-out counts shrink so that at least one episode trains."""
+    test = min(test, count - 1)
+    val = min(val, count - 1 - test)
+    order = np.random.default_rng([seed % 2**32, zlib.crc32(game.encode()), first, 2]).permutation(count)
+    splits = ["train"] * count
+    for rank, i in enumerate(order[: test + val]):
+        splits[i] = "test" if rank < test else "val"
+    return splits
+
+
+def _record_episode(out, game, policy, number, steps, frame_skip, frames_per_video_frame, resolution,
+                    keyframe_interval, fire_on_reset, progress) -> dict:
+    rel = Path(game.game) / f"ep{number:04d}.mp4"
+    actions: list[int] = []
+    total_reward, lives_lost, end = 0.0, 0, "steps"
+    game.reset()
+    lives = game.lives()
+    fire_next = fire_on_reset and game.fire is not None  # e.g. Breakout waits for FIRE to serve
+    with VideoWriter(out / rel, ATARI_HZ / Fraction(frames_per_video_frame), resolution, keyframe_interval) as writer:
+        writer.write(game.screen())
+        while len(actions) < steps and end == "steps":
+            action = game.fire if fire_next else policy()
+            fire_next = False
+            for _ in range(frame_skip // frames_per_video_frame):
+                for _ in range(frames_per_video_frame):
+                    total_reward += game.act(action)
+                writer.write(game.screen())
+                actions.append(action)
+                progress.frame()
+                if game.game_over():
+                    end = "game_over"
+                if len(actions) >= steps or end != "steps":
+                    break
+            if game.lives() < lives:
+                lives_lost += lives - game.lives()
+                fire_next = fire_on_reset and game.fire is not None
+            lives = game.lives()
+    actions_rel = rel.with_name(rel.stem + ACTIONS_SUFFIX)
+    np.save(out / actions_rel, np.asarray(actions, dtype=np.int64))
+    progress.episode(game.game, number)
+    return {"file": rel.as_posix(), "actions": actions_rel.as_posix(), "game": game.game, "episode": number,
+            "frames": len(actions) + 1, "end": end, "return": total_reward, "lives_lost": lives_lost}
+
+
+def _prepare_folder(out: Path, settings: dict, mode: str, games: list[str]) -> dict:
+    """The manifest to extend: empty for a new or overwritten folder, the old one to append to."""
+    if mode not in ("new", "overwrite", "append"):
+        raise ValueError(f"mode must be 'new', 'overwrite' or 'append', got {mode!r}")
+    manifest_path = out / MANIFEST_FILE
+    try:
+        old = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    except ValueError as err:
+        raise DatasetExistsError(f"{manifest_path} exists but is not valid JSON ({err}); move it away") from err
+    if old is None and mode != "overwrite":
+        clash = sorted(p for game in games for p in (out / game).glob("ep*.mp4"))
+        if clash:
+            raise DatasetExistsError(f"{out} already holds episode files without a manifest (e.g. {clash[0]}); "
+                                     "pass --overwrite to replace them or choose another --out")
+    if mode == "append" and old is not None:
+        keys = ("format", "frame_skip", "fps", "resolution", "interpolation", "policy")
+        differ = [k for k in keys if old.get(k) != settings[k]]
+        if differ:
+            raise ValueError(f"cannot append to {manifest_path}: it was recorded with other settings "
+                             + "; ".join(f"{k}: {old.get(k)} here {settings[k]}" for k in differ))
+        old.setdefault("games", {})
+        return old
+    if old is not None and mode != "overwrite":
+        raise DatasetExistsError(
+            f"{out} already holds a recording ({len(old.get('episodes', []))} episodes in {manifest_path}); "
+            "pass --append to add episodes to it, --overwrite to replace it, or choose another --out"
+        )
+    if old is not None:  # overwrite: remove exactly the files the old recording made
+        for episode in old.get("episodes", []):
+            for key in ("file", "actions"):
+                if episode.get(key):
+                    (out / episode[key]).unlink(missing_ok=True)
+        manifest_path.unlink()
+        (out / INDEX_FILE).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"episodes": [], "games": {}}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+class _Progress:
+    """One line on stderr: episodes, frames and frames/s (rewritten in place on a terminal)."""
+
+    def __init__(self, episodes: int, enabled: bool) -> None:
+        self.total, self.enabled = episodes, enabled
+        self.done = self.frames = 0
+        self.start = self.shown = time.perf_counter()
+        self.tty = enabled and sys.stderr.isatty()
+        self.label = ""
+
+    def rate(self) -> float:
+        return self.frames / max(time.perf_counter() - self.start, 1e-9)
+
+    def frame(self) -> None:
+        self.frames += 1
+        if self.tty and time.perf_counter() - self.shown > 0.5:
+            self._show("\r")
+
+    def episode(self, game: str, number: int) -> None:
+        self.done += 1
+        self.label = f"{game} ep{number:04d}"
+        if self.enabled:
+            self._show("\r" if self.tty else "", end="" if self.tty else "\n")
+
+    def _show(self, prefix: str, end: str = "") -> None:
+        self.shown = time.perf_counter()
+        print(f"{prefix}[record] episodes {self.done}/{self.total} ({self.label}) | frames {self.frames} | "
+              f"{self.rate():.0f} frames/s", end=end, file=sys.stderr, flush=True)
+
+    def finish(self, out: Path) -> None:
+        self.seconds = time.perf_counter() - self.start
+        if self.enabled:
+            print(f"{chr(10) if self.tty else ''}[record] {self.done} episodes, {self.frames} frames in "
+                  f"{self.seconds:.1f} s ({self.rate():.0f} frames/s) -> {out / MANIFEST_FILE}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genie-lit record", description="Record real game video for genie_lit.")
+    sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    atari = sources.add_parser(
+        "atari", help="Atari 2600 gameplay through ale-py (pip install 'genie-lit[atari]')",
+        description=__doc__.split("\n\n")[0] + " Writes one lossless mp4 per episode, an actions sidecar and a "
+        "manifest with the split of each episode.",
+        epilog="example: genie-lit record atari --games boxing,pong,breakout --episodes 8 --steps 500 --out data/atari",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    atari.set_defaults(subparser=atari)  # errors print this subcommand's usage
+    atari.add_argument("--games", default=DEFAULT_GAMES,
+                       help="comma-separated games (ALE names, e.g. pong, ms_pacman; --list-games shows all)")
+    atari.add_argument("--list-games", action="store_true", help="print the available games and exit")
+    atari.add_argument("--episodes", type=int, default=8, help="episodes per game")
+    atari.add_argument("--steps", type=int, default=500,
+                       help="transitions per episode (frames = steps + 1); an episode ends earlier at game over")
+    atari.add_argument("--frame-skip", type=int, default=4, help="emulator frames (1/60 s) each action is held")
+    atari.add_argument("--fps", type=float, default=None,
+                       help="video frame rate; default 60 / frame-skip (one frame per decision)")
+    atari.add_argument("--resolution", type=int, nargs="+", default=[64, 64], metavar="N",
+                       help="output size: one number (square) or height width")
+    atari.add_argument("--seed", type=int, default=0, help="seed of emulators, policy and splits")
+    atari.add_argument("--actions", choices=("movement", "minimal"), default="movement",
+                       help="actions the policy draws from: 'movement' (no FIRE variants, so every action moves "
+                       "the player visibly differently) or the game's whole 'minimal' action set")
+    atari.add_argument("--hold", type=int, nargs=2, default=[1, 8], metavar=("MIN", "MAX"),
+                       help="an action is held for a uniform random number of decisions in [MIN, MAX]")
+    atari.add_argument("--fire-on-reset", action=argparse.BooleanOptionalAction, default=True,
+                       help="press FIRE once at the start and after a lost life (games such as Breakout wait for it)")
+    atari.add_argument("--val-episodes", type=int, default=1, help="episodes per game in the val split")
+    atari.add_argument("--test-episodes", type=int, default=0, help="episodes per game in the test split")
+    atari.add_argument("--keyframe-interval", type=int, default=16, help="frames between keyframes (cheap seeks)")
+    atari.add_argument("--out", default="data/atari", help="output folder")
+    existing = atari.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace a recording already in --out")
+    existing.add_argument("--append", action="store_true",
+                          help="add episodes to the recording in --out (same settings; numbering continues)")
+    atari.add_argument("--quiet", action="store_true", help="no progress line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    atari = args.subparser
+    try:
+        if args.list_games:
+            print("\n".join(available_games()))
+            return 0
+        if len(args.resolution) > 2:
+            atari.error(f"--resolution takes one or two numbers, got {args.resolution}")
+        games = [g for g in args.games.split(",") if g.strip()]
+        mode = "overwrite" if args.overwrite else "append" if args.append else "new"
+        record_atari(
+            args.out, games, episodes=args.episodes, steps=args.steps, frame_skip=args.frame_skip,
+            resolution=(args.resolution[0], args.resolution[-1]), fps=args.fps, seed=args.seed,
+            actions=args.actions, hold=tuple(args.hold), fire_on_reset=args.fire_on_reset,
+            val_episodes=args.val_episodes, test_episodes=args.test_episodes,
+            keyframe_interval=args.keyframe_interval, mode=mode, progress=not args.quiet,
+        )
+    except ModuleNotFoundError as err:
+        if INSTALL_HINT not in str(err):
+            raise
+        print(f"genie-lit record: error: {err}", file=sys.stderr)
+        return 1
+    except DatasetExistsError as err:
+        print(f"genie-lit record: error: {err}", file=sys.stderr)
+        return 1
+    except ValueError as err:
+        atari.error(str(err))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished episodes are kept in {args.out}; add more with --append", file=sys.stderr)
+        return 130
+    return 0
