@@ -1,6 +1,22 @@
-"""LightningModules, one per Genie component."""
+"""LightningModules, one per Genie component, and the playable world."""
 
 from genie_lit.models.base import GenieModule, WarmupCosineLR
+from genie_lit.models.checkpoints import CheckpointError, load_module
+from genie_lit.models.dynamics import DynamicsModel
+from genie_lit.models.genie import Genie, GenieCoTraining
+from genie_lit.models.lam import LatentActionModel
+from genie_lit.models.maskgit import maskgit_sample
 from genie_lit.models.tokenizer import VideoTokenizer
 
-__all__ = ["GenieModule", "VideoTokenizer", "WarmupCosineLR"]
+__all__ = [
+    "CheckpointError",
+    "DynamicsModel",
+    "Genie",
+    "GenieCoTraining",
+    "GenieModule",
+    "LatentActionModel",
+    "VideoTokenizer",
+    "WarmupCosineLR",
+    "load_module",
+    "maskgit_sample",
+]

@@ -45,6 +45,8 @@ class GenieModule(L.LightningModule):
         super().__init__()
         self._optimizer_fn = optimizer
         self._scheduler_fn = scheduler
+        # frames per training clip, saved with the weights: play uses it as the temporal context
+        self.register_buffer("context_frames", torch.zeros((), dtype=torch.long))
 
     def param_groups(self) -> list[dict]:
         decay, no_decay = [], []
@@ -60,6 +62,15 @@ class GenieModule(L.LightningModule):
         if self._scheduler_fn is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._scheduler_fn(optimizer), "interval": "step"}}
+
+    def remember_clip_length(self) -> None:
+        """Store the datamodule's clip length in ``context_frames`` (at the start of fitting)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        length = getattr(getattr(datamodule, "hparams", {}), "get", lambda *_: None)("clip_length")
+        if length:
+            for module in self.modules():
+                if isinstance(module, GenieModule):
+                    module.context_frames.fill_(int(length))
 
     def check_data_resolution(self, expected: tuple[int, int]) -> None:
         """Refuse a datamodule whose frames do not have the model's resolution, before training."""

@@ -111,6 +111,7 @@ class VideoTokenizer(GenieModule):
     # ------------------------------------------------------------------------- training
     def on_fit_start(self) -> None:
         self.check_data_resolution(self.image_size)
+        self.remember_clip_length()
 
     def _shared_step(self, batch: dict, stage: str) -> tuple[Tensor, Tensor, Tensor]:
         video = batch["video"]

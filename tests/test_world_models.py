@@ -1,0 +1,157 @@
+"""Latent action model, dynamics model and MaskGIT sampler: causality and contracts."""
+
+import pytest
+import torch
+
+from genie_lit.models import DynamicsModel, LatentActionModel, maskgit_sample
+from genie_lit.models.maskgit import masked_after_step
+from genie_lit.nn import STTransformer, VectorQuantizer
+
+
+def tiny_lam(**kwargs) -> LatentActionModel:
+    torch.manual_seed(0)
+    return LatentActionModel(
+        encoder=STTransformer(dim=32, depth=2, num_heads=4),
+        decoder=STTransformer(dim=32, depth=2, num_heads=4),
+        quantizer=VectorQuantizer(codebook_size=4, dim=8),
+        image_size=16, patch_size=4, **kwargs,
+    )
+
+
+def tiny_dynamics(conditioning="additive") -> DynamicsModel:
+    torch.manual_seed(0)
+    return DynamicsModel(backbone=STTransformer(dim=32, depth=2, num_heads=4), vocab_size=16, grid=(2, 3),
+                         num_actions=4, action_conditioning=conditioning)
+
+
+def test_lam_latents_are_causal():
+    """a_t depends on frames x_1..x_{t+1} only."""
+    lam = tiny_lam().eval()
+    video = torch.rand(2, 6, 3, 16, 16)
+    changed = video.clone()
+    changed[:, 4:] = torch.rand_like(changed[:, 4:])  # frames x_5.. (0-based 4..)
+    with torch.no_grad():
+        a, b = lam.encode_latents(video), lam.encode_latents(changed)
+    # latent t (0-based) covers transition x_{t} -> x_{t+1}; transitions 0..2 end at frame index <= 3
+    assert (a[:, :3] - b[:, :3]).abs().max() <= 1e-6
+    assert (a[:, 3:] - b[:, 3:]).abs().max() > 1e-4
+
+
+def test_lam_decoder_sees_only_past_frames_and_actions():
+    lam = tiny_lam().eval()
+    video = torch.rand(1, 5, 3, 16, 16)
+    codes = torch.randn(1, 5, 8)
+    changed_video, changed_codes = video.clone(), codes.clone()
+    changed_video[:, 3:] = torch.rand_like(changed_video[:, 3:])
+    changed_codes[:, 3:] = torch.randn_like(changed_codes[:, 3:])
+    with torch.no_grad():
+        a, b = lam.predict_next(video, codes), lam.predict_next(changed_video, changed_codes)
+    assert (a[:, :3] - b[:, :3]).abs().max() <= 1e-6
+
+
+def test_lam_output_and_codebook_seeded_after_warmup():
+    lam = tiny_lam(warmup_steps=2).train()
+    video = torch.rand(3, 4, 3, 16, 16)
+    for _ in range(2):
+        assert lam.in_warmup()
+        out = lam.compute(video)
+        out.loss.backward()
+    assert not lam.in_warmup()
+    out = lam.compute(video)
+    assert out.prediction.shape == (3, 3, 3, 16, 16)
+    assert out.actions.shape == (3, 3) and out.actions.max() < 4
+    assert lam.infer_actions(video).shape == (3, 3)
+
+
+def test_lam_rejects_single_frames():
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        tiny_lam().compute(torch.rand(1, 1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("conditioning", ["additive", "prepend"])
+def test_dynamics_is_causal(conditioning):
+    """Logits of frame t+1 do not change when frames (or actions) after t+1 change."""
+    model = tiny_dynamics(conditioning).eval()
+    tokens = torch.randint(0, 17, (2, 5, 6))
+    actions = torch.randint(0, 5, (2, 5))
+    changed_tokens, changed_actions = tokens.clone(), actions.clone()
+    changed_tokens[:, 3:] = torch.randint(0, 17, changed_tokens[:, 3:].shape)
+    changed_actions[:, 3:] = (changed_actions[:, 3:] + 1) % 5
+    with torch.no_grad():
+        a, b = model(tokens, actions), model(changed_tokens, changed_actions)
+    assert a.shape == (2, 5, 6, 16)
+    assert (a[:, :3] - b[:, :3]).abs().max() <= 1e-5
+    assert (a[:, 3:] - b[:, 3:]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("conditioning", ["additive", "prepend"])
+def test_dynamics_uses_the_action(conditioning):
+    model = tiny_dynamics(conditioning).eval()
+    tokens = torch.randint(0, 16, (1, 3, 6))
+    with torch.no_grad():
+        a = model(tokens, torch.tensor([[4, 0, 0]]))
+        b = model(tokens, torch.tensor([[4, 0, 3]]))
+    assert (a[:, :2] - b[:, :2]).abs().max() <= 1e-6 and (a[:, 2] - b[:, 2]).abs().max() > 1e-4
+
+
+def test_dynamics_mask_rate_is_per_sample_and_spares_the_first_frame():
+    model = tiny_dynamics()
+    tokens = torch.zeros(64, 4, 100, dtype=torch.long)
+    mask = model.random_mask(tokens, generator=torch.Generator().manual_seed(0))
+    assert not mask[:, 0].any()
+    rates = mask[:, 1:].float().mean(dim=(1, 2))
+    assert rates.min() > 0.45 and rates.max() < 1.01 and rates.std() > 0.05
+
+
+def test_dynamics_loss_only_on_masked_tokens():
+    model = tiny_dynamics()
+    tokens = torch.randint(0, 16, (2, 3, 2, 3))
+    mask = torch.zeros(2, 3, 6, dtype=torch.bool)
+    mask[:, 2, :2] = True
+    out = model.compute(tokens, torch.randint(0, 4, (2, 2)), mask=mask)
+    logits = out.logits[mask]
+    expected = torch.nn.functional.cross_entropy(logits, tokens.reshape(2, 3, 6)[mask])
+    assert torch.allclose(out.loss, expected)
+
+
+def test_out_of_range_action_gives_the_valid_range():
+    with pytest.raises(ValueError, match=r"action 7 is outside the valid range 0\.\.3"):
+        tiny_dynamics().compute(torch.randint(0, 16, (1, 3, 6)), torch.tensor([[1, 7]]))
+
+
+def test_token_grid_mismatch_is_refused():
+    with pytest.raises(ValueError, match=r"expects 6 tokens per frame.*got 4"):
+        tiny_dynamics().compute(torch.randint(0, 16, (1, 3, 2, 2)), torch.tensor([[1, 2]]))
+
+
+@pytest.mark.parametrize("steps", [1, 4, 12])
+def test_maskgit_unmasks_every_token_within_the_steps(steps):
+    calls = []
+
+    def logits_fn(tokens):
+        calls.append((tokens == 50).sum().item())
+        return torch.randn(tokens.shape[0], tokens.shape[1], 51)
+
+    tokens = maskgit_sample(logits_fn, batch_size=3, num_tokens=37, mask_id=50, steps=steps,
+                            generator=torch.Generator().manual_seed(0))
+    assert len(calls) == steps and calls[0] == 3 * 37
+    assert (tokens != 50).all() and tokens.max() < 50
+    assert calls == sorted(calls, reverse=True)
+    assert [masked_after_step(37, s, steps) for s in range(steps)][-1] == 0
+
+
+def test_maskgit_is_deterministic_for_a_seed():
+    logits = torch.randn(2, 10, 9)
+
+    def sample(seed):
+        return maskgit_sample(lambda t: logits, 2, 10, 8, steps=4, generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(sample(1), sample(1))
+    assert not torch.equal(sample(1), sample(2))
+
+
+def test_maskgit_greedy_keeps_confident_tokens():
+    logits = torch.full((1, 4, 5), -10.0)
+    logits[0, :, 2] = 10.0
+    tokens = maskgit_sample(lambda t: logits, 1, 4, 4, steps=2, temperature=0.0)
+    assert tokens.tolist() == [[2, 2, 2, 2]]
