@@ -1,7 +1,9 @@
-"""Tiny real video files for tests: moving coloured squares written with PyAV."""
+"""Tiny real video files for tests: moving coloured squares written with PyAV, and the messy
+files real collections hold (grey, alpha, palette GIF, variable frame rate, truncated, not video)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,20 +34,44 @@ def moving_square_frames(num_frames: int, height: int = 32, width: int = 32, see
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 15, codec: str = "libx264rgb",
-                pix_fmt: str = "rgb24", options: dict | None = None) -> Path:
-    """Write ``t h w 3`` uint8 frames; lossless H.264 RGB by default."""
+                pix_fmt: str = "rgb24", options: dict | None = None, pts: list[int] | None = None,
+                time_base: Fraction | None = None) -> Path:
+    """Write uint8 frames, ``t h w 3`` (RGB), ``t h w 4`` (RGBA) or ``t h w`` (grey); lossless H.264 RGB
+    by default. ``pts`` (in ``time_base`` units) gives each frame its own time: variable frame rate."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    in_format = "gray" if frames.ndim == 3 else {3: "rgb24", 4: "rgba"}[frames.shape[-1]]
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt
+        if time_base is not None:
+            stream.time_base = stream.codec_context.time_base = time_base
         stream.options = options if options is not None else ({"qp": "0", "g": "8"} if "264" in codec else {})
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        for i, frame in enumerate(frames):
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=in_format)
+            if pts is not None:
+                image.pts, image.time_base = pts[i], time_base
+            for packet in stream.encode(image):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return path
+
+
+def index_frames(num_frames: int, height: int = 32, width: int = 32) -> np.ndarray:
+    """``t h w 3`` uint8 frames of one flat grey level each, ``16 + 4 t`` (inside video range for t <= 54):
+    a frame's value names it, whatever the codec or resize does to its size."""
+    assert num_frames <= 55, "levels beyond 235 clip in limited-range video"
+    levels = (16 + 4 * np.arange(num_frames)).astype(np.uint8)
+    return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)).copy()
+
+
+def truncate_file(path: str | Path, fraction: float = 0.5) -> Path:
+    """Cut ``path`` to ``fraction`` of its bytes, like an interrupted copy or download."""
+    path = Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
     return path
 
 

@@ -69,20 +69,14 @@ def probe(path: str | Path) -> VideoInfo:
             if not container.streams.video:
                 raise VideoReadError(f"{path} has no video stream")
             stream = container.streams.video[0]
-            rate = _frame_rate(stream)
+            # the end-of-stream marker has size 0; a packet without pts leaves frames to be counted
+            times = [packet.pts for packet in container.demux(stream) if packet.size > 0]
+            rate = _frame_rate(stream, [t for t in times if t is not None])
             if not rate:
                 raise VideoReadError(f"{path} has no frame rate")
             slot = _slotter(stream, rate)
-            last, packets, untimed = -1, 0, 0
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the demuxer's end-of-stream marker
-                    continue
-                packets += 1
-                if packet.pts is None:
-                    untimed += 1
-                else:
-                    last = max(last, slot(packet.pts))
-            num_frames = packets if untimed else last + 1
+            timed = times and all(t is not None for t in times)
+            num_frames = max(slot(t) for t in times) + 1 if timed else len(times)
             width, height = stream.codec_context.width, stream.codec_context.height
         if num_frames <= 0:
             raise VideoReadError(f"{path} holds no frames")
@@ -94,14 +88,29 @@ def probe(path: str | Path) -> VideoInfo:
     return VideoInfo(num_frames=num_frames, fps=rate, width=width, height=height)
 
 
-def _frame_rate(stream: av.video.stream.VideoStream) -> float:
-    """The stream's frame rate: its base rate (FFmpeg's ``r_frame_rate``) when that is plausible,
-    else the average. They agree for constant-rate files; a variable-rate file that dropped
-    repeated frames has the capture rate as base rate and a lower average."""
-    average = float(stream.average_rate or 0)
-    base = float(stream.guessed_rate or stream.base_rate or 0)
-    if base and (not average or 0.99 * average <= base <= min(4 * average, 240.0)):
-        return base
+def _frame_rate(stream: av.video.stream.VideoStream, times: list[int]) -> float:
+    """The stream's frame rate: FFmpeg's guess (``r_frame_rate``, the capture rate) when the frames
+    sit on its time grid, else the mean rate of the timestamps, else the declared average.
+
+    They agree for constant-rate files. A variable-rate file that dropped repeated frames keeps
+    the capture rate on its grid while its mean rate is lower; a GIF's centisecond delays
+    (7, 7, 6 for 15 fps) are near enough the 15 fps grid; jittery timestamps are averaged.
+    """
+    time_base = float(stream.time_base or 1)
+    guess = float(stream.guessed_rate or stream.base_rate or 0)
+    stamps = np.unique(np.asarray(times, dtype=np.float64))
+    if len(stamps) < 2:
+        return float(stream.average_rate or 0) or guess
+    if 0 < guess <= 240.0:
+        steps = np.diff(stamps) * time_base * guess
+        if steps.min() > 0.5 and np.mean(np.abs(steps - np.round(steps)) <= 0.15) >= 0.9:
+            return guess
+    return (len(stamps) - 1) / ((stamps[-1] - stamps[0]) * time_base)
+    if len(times) > 1 and base <= 240.0:
+        steps = np.diff(np.sort(np.asarray(times, dtype=np.float64))) * float(stream.time_base or 1) * base
+        steps = steps[steps > 0]
+        if steps.size and np.mean(np.abs(steps - np.round(steps)) < 0.1) >= 0.9 and steps.min() > 0.5:
+            return base
     return average or base
 
 
