@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
          "first validation, or reset_real_features=True"),
         ("ΔtPSNR update, per clip", delta_per_clip, "metric only; rollouts not included"),
     ]
-    print(f"| measurement | seconds | note |\n|---|---:|---|")
+    print("| measurement | seconds | note |\n|---|---:|---|")
     for name, seconds, note in rows:
         print(f"| {name} | {seconds:.4g} | {note} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)

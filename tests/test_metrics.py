@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -104,7 +105,7 @@ def test_fvd_of_a_set_against_itself_is_zero_and_grows_with_a_shift(random_i3d):
         fvd.reset()
     scale = fvd.real_features_cov_sum.trace().item() / fvd.real_features_num_samples.item()
     assert abs(values[0]) < 1e-8 * scale
-    assert all(a < b for a, b in zip(values, values[1:])), values
+    assert all(a < b for a, b in itertools.pairwise(values)), values
 
 
 def test_reset_keeps_real_statistics_only_when_asked():
@@ -329,7 +330,7 @@ def test_delta_psnr_hand_made_case():
 
 
 def test_delta_psnr_compares_only_frame_t_and_caps_exact_frames():
-    real, inferred, rand = _delta_case()
+    real, _, rand = _delta_case()
     metric = DeltaPSNR(t=2)
     metric.update(real, real.clone(), rand)  # frame 2 reproduced exactly: 100 dB, not infinity
     assert metric.compute()["psnr_inferred"].item() == pytest.approx(100.0)

@@ -89,7 +89,7 @@ class FrechetVideoDistance(Metric):
         if feature_extractor is not None and weights_path is not None:
             raise ValueError("Give either `feature_extractor` or `weights_path` (for the default I3D), not both.")
         if not isinstance(reset_real_features, bool):
-            raise ValueError("Argument `reset_real_features` expected to be a bool")
+            raise TypeError("Argument `reset_real_features` expected to be a bool")
         if feature_extractor is None:
             feature_extractor = I3DFeatureExtractor(weights_path=weights_path, num_frames=num_frames)
         self.feature_extractor = feature_extractor.eval()

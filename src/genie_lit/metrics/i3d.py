@@ -199,6 +199,16 @@ def _as_state_dict(obj: object) -> dict[str, Tensor] | None:
     return dict(obj)
 
 
+def _try_jit_load(path: str) -> torch.jit.ScriptModule | None:
+    """The TorchScript module in ``path``, or None when the file is not a TorchScript archive."""
+    try:
+        with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; the format is still read
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            return torch.jit.load(path, map_location="cpu")
+    except (RuntimeError, ValueError):
+        return None
+
+
 def load_i3d(path: str | os.PathLike) -> tuple[nn.Module, str]:
     """Load I3D weights from a local file; returns ``(network, format)`` with format
     ``"state_dict"`` or ``"torchscript"``. The network maps ``b 3 t h w`` in [-1, 1] to logits
@@ -206,15 +216,12 @@ def load_i3d(path: str | os.PathLike) -> tuple[nn.Module, str]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"I3D weights file {path!r} does not exist; {ACCEPTED_FORMATS}.")
-    try:
-        with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; the format is still read
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            return _TorchScriptI3D(torch.jit.load(path, map_location="cpu")), "torchscript"
-    except Exception:  # noqa: BLE001 - not TorchScript: try a state dict next
-        pass
+    scripted = _try_jit_load(path)
+    if scripted is not None:
+        return _TorchScriptI3D(scripted), "torchscript"
     try:
         state_dict = _as_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise ValueError(f"{path!r} is not an I3D weights file ({type(err).__name__}); {ACCEPTED_FORMATS}.") from err
     if state_dict is None:
         raise ValueError(f"{path!r} holds no tensor state dict; {ACCEPTED_FORMATS}.")
