@@ -163,25 +163,23 @@ class InceptionI3d(nn.Module):
 
 
 class _TorchScriptI3D(nn.Module):
-    """Adapter for a TorchScript I3D: ``b c t h w`` in [-1, 1] -> ``b f``. Tries StyleGAN-V's call
-    ``(x, rescale=False, resize=False, return_features=True)`` first, then a plain call; a
-    ``b f t`` output is averaged over time."""
+    """Adapter for a TorchScript I3D: ``b c t h w`` in [-1, 1] -> ``b f``. A module whose ``forward``
+    takes StyleGAN-V's keywords is called as ``(x, rescale=False, resize=False, return_features=True)``
+    (the input is already resized and in [-1, 1]), any other as ``(x)``; a ``b f t`` output is
+    averaged over time."""
+
+    _KEYWORDS = frozenset({"rescale", "resize", "return_features"})
 
     def __init__(self, module: torch.jit.ScriptModule) -> None:
         super().__init__()
         self.module = module
-        self.keyword_call: bool | None = None  # decided on the first call
+        arguments = {argument.name for argument in module.forward.schema.arguments}
+        self.keyword_call = self._KEYWORDS <= arguments
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.keyword_call is not False:
-            try:
-                out = self.module(x, rescale=False, resize=False, return_features=True)
-                self.keyword_call = True
-            except (RuntimeError, TypeError):
-                if self.keyword_call:
-                    raise
-                self.keyword_call = False
-        if self.keyword_call is False:
+        if self.keyword_call:
+            out = self.module(x, rescale=False, resize=False, return_features=True)
+        else:
             out = self.module(x)
         if out.dim() > 2:
             out = out.flatten(2).mean(dim=2)
