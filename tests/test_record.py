@@ -128,6 +128,13 @@ def test_help_is_useful_and_the_cli_dispatches_record(tmp_path, capsys):
     assert probe(tmp_path / "pong" / "ep0000.mp4").height == 32 and probe(tmp_path / "pong" / "ep0000.mp4").width == 48
 
 
+def test_quiet_recording_prints_nothing_not_even_the_emulator_banner(tmp_path, capfd):
+    assert main(["atari", "--games", "pong,breakout", "--episodes", "1", "--steps", "3", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
 def test_progress_line_reports_frames_per_second(tmp_path, capsys):
     record_atari(tmp_path, ["pong"], episodes=1, steps=10, progress=True)
     err = capsys.readouterr().err
