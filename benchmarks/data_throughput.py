@@ -79,12 +79,13 @@ def time_loader(data: Path, workers: int, batches: int, clip_length: int, resolu
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=None, help="a recorded folder (default: record one into a temp dir)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a recorded folder (default: record one into a temporary folder)")
     parser.add_argument("--games", default="boxing,pong,breakout")
     parser.add_argument("--episodes", type=int, default=4, help="episodes per game to record")
     parser.add_argument("--steps", type=int, default=300, help="steps per episode to record")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--batches", type=int, default=40, help="timed batches per worker setting")
+    parser.add_argument("--batches", type=int, default=100, help="timed batches per worker setting")
     parser.add_argument("--clip-length", type=int, default=16)
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch", type=int, default=8)
@@ -119,7 +120,8 @@ def _print_table(result: dict) -> None:
                      f"{r['resolution'][0]}x{r['resolution'][1]})", f"{r['frames_per_s']:.0f} frames/s",
                      f"{r['frames']} frames, {r['bytes_per_frame']:.0f} B/frame"))
     i = result["index"]
-    rows.append((f"index scan of {i['files']} files", f"{i['cold_s']:.2f} s cold", f"{i['cached_s'] * 1000:.0f} ms cached"))
+    rows.append((f"index scan of {i['files']} files", f"{i['cold_s']:.2f} s cold",
+                 f"{i['cached_s'] * 1000:.0f} ms cached"))
     s = result["settings"]
     for r in result["loader"]:
         rows.append((f"DataModule, {r['workers']} workers ({s['clip_length']}x{s['resolution']}x{s['resolution']}, "

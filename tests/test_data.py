@@ -248,7 +248,8 @@ def test_split_never_puts_one_file_in_two_splits_and_is_deterministic():
     videos = _entries([f"game{g}/ep{i:04d}.mp4" for g in range(3) for i in range(17)])
     splits = split_files(videos, val_fraction=0.1, test_fraction=0.2, seed=3)
     names = {name: {v.relpath for v in split} for name, split in splits.items()}
-    assert not (names["train"] & names["val"]) and not (names["train"] & names["test"]) and not (names["val"] & names["test"])
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not names[a] & names[b]
     assert sum(len(n) for n in names.values()) == len(videos)
     assert (len(names["val"]), len(names["test"])) == (5, 10)
     again = split_files(list(reversed(videos)), val_fraction=0.1, test_fraction=0.2, seed=3)
@@ -258,7 +259,8 @@ def test_split_never_puts_one_file_in_two_splits_and_is_deterministic():
 
 def test_manifest_splits_win(tmp_path):
     write_dataset(tmp_path, num_files=3, num_frames=24, size=32)
-    episodes = [{"file": f"ep{i:03d}.mp4", "split": s, "game": "squares"} for i, s in enumerate(["test", "train", "val"])]
+    splits = ["test", "train", "val"]
+    episodes = [{"file": f"ep{i:03d}.mp4", "split": s, "game": "squares"} for i, s in enumerate(splits)]
     (tmp_path / "manifest.json").write_text(json.dumps({"episodes": episodes}))
     dm = _datamodule(tmp_path, val_fraction=0.5)
     dm.setup()

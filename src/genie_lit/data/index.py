@@ -50,7 +50,8 @@ def list_video_files(root: Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS)
     exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
     return sorted(
         p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in exts and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if p.is_file() and p.suffix.lower() in exts
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 
@@ -110,7 +111,8 @@ def load_manifest(root: Path) -> dict[str, dict]:
         ) from err
 
 
-def split_files(videos: list[VideoEntry], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, list[VideoEntry]]:
+def split_files(videos: list[VideoEntry], val_fraction: float, test_fraction: float,
+                seed: int = 0) -> dict[str, list[VideoEntry]]:
     """Deterministic split by file. Manifest splits win; other files are ordered by a seeded hash
     of their path and cut by the fractions (at least one file per requested split when possible)."""
     splits: dict[str, list[VideoEntry]] = {name: [] for name in SPLITS}

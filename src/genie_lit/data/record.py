@@ -34,7 +34,7 @@ import numpy as np
 from genie_lit.data.atari import (
     ATARI_HZ, INSTALL_HINT, AtariGame, HeldRandomPolicy, available_games, movement_actions, resolve_game,
 )
-from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE, SPLITS
+from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE
 from genie_lit.data.video_io import VideoWriter
 
 FORMAT = "genie_lit.record/1"
@@ -73,6 +73,12 @@ def record_atari(
     games = [resolve_game(game) for game in games]
     if episodes < 1 or steps < 1:
         raise ValueError(f"episodes and steps must be >= 1, got {episodes} and {steps}")
+    if actions not in ("movement", "minimal"):
+        raise ValueError(f"actions must be 'movement' or 'minimal', got {actions!r}")
+    if len(resolution) != 2 or min(resolution) < 1:
+        raise ValueError(f"resolution must be (height, width) of positive sizes, got {resolution}")
+    if not 1 <= hold[0] <= hold[1]:
+        raise ValueError(f"hold range must satisfy 1 <= MIN <= MAX, got {tuple(hold)}")
     frames_per_video_frame = _frames_per_video_frame(frame_skip, fps)
     settings = {
         "format": FORMAT,
@@ -258,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
     atari = sources.add_parser(
         "atari", help="Atari 2600 gameplay through ale-py (pip install 'genie-lit[atari]')",
-        description=__doc__.split("\n\n")[0] + " Writes one lossless mp4 per episode, an actions sidecar and a "
-        "manifest with the split of each episode.",
+        description="Record real Atari 2600 gameplay offline with ale-py (its wheel ships the ROMs): one lossless "
+        "64x64 mp4 per episode, a .actions.npy sidecar with the true action of every transition (for evaluating "
+        "latent actions; training never reads it) and manifest.json with each episode's game, seed, frames, fps, "
+        "resolution and split. The policy holds random actions for random spans so the player moves visibly.",
         epilog="example: genie-lit record atari --games boxing,pong,breakout --episodes 8 --steps 500 --out data/atari",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -277,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output size: one number (square) or height width")
     atari.add_argument("--seed", type=int, default=0, help="seed of emulators, policy and splits")
     atari.add_argument("--actions", choices=("movement", "minimal"), default="movement",
-                       help="actions the policy draws from: 'movement' (no FIRE variants, so every action moves "
-                       "the player visibly differently) or the game's whole 'minimal' action set")
+                       help="actions the policy draws from: 'movement' (NOOP and directions; the FIRE variants "
+                       "often look like their plain twins at 64x64) or the game's whole 'minimal' action set")
     atari.add_argument("--hold", type=int, nargs=2, default=[1, 8], metavar=("MIN", "MAX"),
                        help="an action is held for a uniform random number of decisions in [MIN, MAX]")
     atari.add_argument("--fire-on-reset", action=argparse.BooleanOptionalAction, default=True,
