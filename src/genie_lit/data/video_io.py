@@ -164,7 +164,10 @@ def _decode(path, wanted: list[int], size, fps: float, interpolation: str, seek:
         slot = _slotter(stream, fps)
         if seek:
             offset = int(wanted[0] / fps / float(stream.time_base or 1))
-            container.seek((stream.start_time or 0) + offset, stream=stream, backward=True, any_frame=False)
+            try:
+                container.seek((stream.start_time or 0) + offset, stream=stream, backward=True, any_frame=False)
+            except av.error.FFmpegError as err:  # a container that cannot seek is decoded from the start
+                raise _SeekMissed(str(err)) from err
         held, held_image = None, None  # the last decoded frame, shown until the next one's slot
         for count, frame in enumerate(container.decode(stream)):
             if frame.pts is None and seek:
