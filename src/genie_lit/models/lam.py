@@ -144,18 +144,19 @@ class LatentActionModel(GenieModule):
         with torch.no_grad():
             return tokenizer.quantize(video).quantized
 
-    def encode_latents(self, video: Tensor, frames: Tensor | None = None) -> Tensor:
-        """Continuous latent of each transition: ``b t c h w`` -> ``b (t-1) e``; causal in time."""
+    def encode_latents(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
+        """Continuous latent of each transition: ``b t c h w`` -> ``b (t-1) e``; causal in time
+        (``window``: frames each frame attends back, for episodes longer than training clips)."""
         x = self._frames(video) if frames is None else frames
         diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
-        h = self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos)[:, 1:]
+        h = self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos, window=window)[:, 1:]
         weights = self.pool(h).softmax(dim=2)  # attention pooling over the frame's tokens
         return self.to_latent((weights * h).sum(dim=2))
 
-    def infer_actions(self, video: Tensor) -> Tensor:
+    def infer_actions(self, video: Tensor, window: int | None = None) -> Tensor:
         """Latent action indices ``b (t-1)`` of a real clip ``b t c h w``."""
         with torch.no_grad():
-            return self.quantizer(self.encode_latents(video)).indices
+            return self.quantizer(self.encode_latents(video, window=window)).indices
 
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:
         """Frames ``x_1..x_{T-1}`` (``b t c h w``, T-1 of them) and action codes ``b (T-1) e``

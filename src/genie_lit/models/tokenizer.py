@@ -70,11 +70,14 @@ class VideoTokenizer(GenieModule):
 
     # ----------------------------------------------------------------------------- core maps
     def quantize(self, video: Tensor, cache: list[KVCache] | None = None, positions: Tensor | None = None,
-                 commit: bool = False) -> QuantizerOutput:
-        """Frames ``b t c h w`` in [0, 1] -> quantiser output over ``b t n`` tokens."""
+                 commit: bool = False, window: int | None = None) -> QuantizerOutput:
+        """Frames ``b t c h w`` in [0, 1] -> quantiser output over ``b t n`` tokens.
+
+        ``window`` limits how many frames back each frame attends (for episodes longer than the
+        training clips); ``cache``/``positions``/``commit`` encode incrementally."""
         self._check_frames(video)
         x = self.patch_embed(patchify(video * 2 - 1, self.patch_size)) + self.encoder_pos
-        x = self.encoder(x, positions=positions, cache=cache, commit=commit)
+        x = self.encoder(x, positions=positions, cache=cache, commit=commit, window=window)
         return self.quantizer(self.pre_quant(x))
 
     def decode_codes(self, codes: Tensor, cache: list[KVCache] | None = None, positions: Tensor | None = None,
