@@ -155,6 +155,7 @@ def _record_episode(out, game, policy, number, steps, frame_skip, frames_per_vid
     fire_next = fire_on_reset and game.fire is not None  # e.g. Breakout waits for FIRE to serve
     with VideoWriter(out / rel, ATARI_HZ / Fraction(frames_per_video_frame), resolution, keyframe_interval) as writer:
         writer.write(game.screen())
+        progress.frame()
         while len(actions) < steps and end == "steps":
             action = game.fire if fire_next else policy()
             fire_next = False
