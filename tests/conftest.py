@@ -19,3 +19,31 @@ def video_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("videos")
     write_dataset(root, num_files=4, num_frames=24, size=64)
     return root
+
+
+TINY = Path(__file__).parent / "configs"
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit_checkpoint(config: Path, tiny: Path, data: Path, root: Path, *extra: str, steps: int = 2) -> Path:
+    """Train ``steps`` steps through the real CLI and return ``root/checkpoints/last.ckpt``."""
+    from genie_lit.cli import main
+
+    main(["fit", "--config", str(config), "--config", str(tiny), "--data.data_dir", str(data),
+          "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "1", "--trainer.val_check_interval",
+          "1", "--trainer.default_root_dir", str(root), "--trainer.logger", "false", *QUIET, *extra])
+    return root / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def tokenizer_ckpt(video_dir, tmp_path_factory) -> Path:
+    """A tiny ST-ViViT tokenizer checkpoint written by `genie-lit fit`."""
+    return fit_checkpoint(CONFIGS / "tokenizer" / "st_vivit.yaml", TINY / "tiny_tokenizer.yaml", video_dir,
+                          tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def world_ckpt(video_dir, tokenizer_ckpt, tmp_path_factory) -> Path:
+    """A tiny co-training checkpoint (tokenizer inside): what `Genie.from_checkpoint` loads."""
+    return fit_checkpoint(CONFIGS / "genie" / "cotrain.yaml", TINY / "tiny_cotrain.yaml", video_dir,
+                          tmp_path_factory.mktemp("world"), "--model.tokenizer_ckpt", str(tokenizer_ckpt))

@@ -162,7 +162,7 @@ class Genie(torch.nn.Module):
                  remask_noise: float = 0.0, use_cache: bool = True, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         check_compatible(tokenizer, lam, dynamics)
-        self.tokenizer, self.lam, self.dynamics = freeze(tokenizer), freeze(lam), freeze(dynamics)
+        self.tokenizer, self.lam, self.dynamics = tokenizer, lam, dynamics  # not frozen: callbacks use live modules
         self.context_length = context_length or int(dynamics.context_frames) or 16
         self.decoder_context = int(tokenizer.context_frames) or self.context_length
         self.maskgit_steps, self.temperature, self.remask_noise = maskgit_steps, temperature, remask_noise
@@ -184,7 +184,7 @@ class Genie(torch.nn.Module):
         checkpoint["hyper_parameters"] = {**checkpoint["hyper_parameters"], "tokenizer_ckpt": None}
         state = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("tokenizer.")}
         cotrain = build_from_checkpoint({**checkpoint, "state_dict": state}, GenieCoTraining, path, "world checkpoint")
-        world = cls(tokenizer, cotrain.lam, cotrain.dynamics, **kwargs)
+        world = cls(freeze(tokenizer), freeze(cotrain.lam), freeze(cotrain.dynamics), **kwargs)
         return world.to(map_location)
 
     # ------------------------------------------------------------------------ properties
