@@ -25,9 +25,9 @@ def test_configs_exist():
 
 
 @pytest.mark.parametrize("config", COMPONENT_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_component_config_instantiates(config, video_dir, monkeypatch, tmp_path):
+def test_component_config_instantiates(config, video_dir, monkeypatch, tmp_path, request):
     monkeypatch.chdir(tmp_path)
-    cli = _instantiate([config], video_dir, _required_paths(config, tmp_path))
+    cli = _instantiate([config], video_dir, _required_paths(config, request))
     assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
 
 
@@ -38,6 +38,9 @@ def test_partial_config_combines_with_a_component_config(config, video_dir, monk
     assert isinstance(cli.trainer, L.Trainer)
 
 
-def _required_paths(config, tmp_path):
+def _required_paths(config, request):
     """Configs that need files made by earlier stages (checkpoints) get them from fixtures."""
+    if "TokenDataModule" in config.read_text():
+        tokenizer = request.getfixturevalue("tokenizer_ckpt")
+        return ["--data.tokenizer_ckpt", str(tokenizer), "--data.actions", "recorded"]
     return []
