@@ -1,0 +1,107 @@
+"""Building a playable :class:`~genie_lit.models.Genie` world with play's speed settings.
+
+Settings and the measured reasons for their defaults (see ``genie-lit play --help``):
+
+- ``maskgit_steps``: each MaskGIT step is one pass of the dynamics over the new frame's tokens,
+  so frames/s falls about as ``1 / steps``; the decoder pass is paid once per frame.
+- ``temperature``: sampling temperature; free (no effect on speed).
+- ``dtype``: ``bfloat16`` autocast is for GPUs; on a CPU it is allowed but was measured slower.
+- ``compile``: ``torch.compile`` of the dynamics backbone and the tokenizer decoder, applied here
+  in the play layer. The KV cache grows frame by frame, so shapes change until the context window
+  is full; compilation is dynamic-shape and a failure is reported as a :class:`PlayError`.
+- ``threads``: ``torch.set_num_threads``; small per-frame tensors gain little from threads and lose
+  much when another process holds a core.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+from genie_lit.models.checkpoints import CheckpointError
+from genie_lit.models.genie import Genie
+
+DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
+DEFAULT_MASKGIT_STEPS = 4
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_THREADS = 1
+
+
+class PlayError(RuntimeError):
+    """A play setting that cannot be honoured (device, dtype, compile)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a named device must exist."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise PlayError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise PlayError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+    return resolved
+
+
+def load_world(ckpt: str, device: str = "cpu", dtype: str = "float32", maskgit_steps: int = DEFAULT_MASKGIT_STEPS,
+               temperature: float = DEFAULT_TEMPERATURE, compile: bool = False, threads: int | None = DEFAULT_THREADS,
+               **kwargs: Any) -> Genie:
+    """A world from a co-training checkpoint with the given speed settings.
+
+    Raises :class:`~genie_lit.models.checkpoints.CheckpointError` for a checkpoint of the wrong kind
+    and :class:`PlayError` for settings that cannot be honoured.
+    """
+    if dtype not in DTYPES:
+        raise PlayError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if maskgit_steps < 1:
+        raise PlayError(f"maskgit_steps must be at least 1, got {maskgit_steps}")
+    if temperature < 0:
+        raise PlayError(f"temperature must be >= 0, got {temperature}")
+    if threads is not None:
+        if threads < 1:
+            raise PlayError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    target = resolve_device(device)
+    if DTYPES[dtype] is not None and target.type == "cpu":
+        warnings.warn("bfloat16 on a CPU runs, but was measured slower than float32 there; it pays off on GPUs",
+                      stacklevel=2)
+    world = Genie.from_checkpoint(str(ckpt), map_location=target, maskgit_steps=maskgit_steps,
+                                  temperature=temperature, dtype=DTYPES[dtype], **kwargs)
+    if compile:
+        compile_world(world)
+    return world
+
+
+def compile_world(world: Genie) -> Genie:
+    """``torch.compile`` the per-frame hot paths (dynamics backbone, tokenizer decoder) in place.
+
+    Compilation happens lazily at the first call; this runs one throw-away reset and step so that a
+    compiler failure (no C++ compiler, an unsupported op) surfaces here as a :class:`PlayError`
+    instead of in the middle of play.
+    """
+    for module in (world.dynamics.backbone, world.tokenizer.decoder):
+        module.compile(dynamic=True)
+    probe = torch.zeros(3, *world.image_size)
+    try:
+        world.reset(probe, seed=0)
+        world.step(0)
+        world.step(0)
+    except Exception as err:  # noqa: BLE001 - any compiler error: report and let the user play uncompiled
+        raise PlayError(f"torch.compile failed on this machine ({type(err).__name__}: {str(err)[:300]}); "
+                        "play without --compile") from err
+    world._state = None  # the probe episode is not the user's
+    return world
+
+
+def describe(world: Genie) -> dict[str, Any]:
+    """The settings a world plays with (shown by the CLI and the page, stored with a rollout)."""
+    return {"num_actions": world.num_actions, "image_size": list(world.image_size),
+            "context_length": world.context_length, "maskgit_steps": world.maskgit_steps,
+            "temperature": world.temperature, "dtype": str(world.dtype or torch.float32).replace("torch.", ""),
+            "device": str(world.device), "threads": torch.get_num_threads()}
+
+
+__all__ = ["CheckpointError", "PlayError", "load_world", "compile_world", "describe", "resolve_device", "DTYPES"]
