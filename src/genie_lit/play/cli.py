@@ -103,6 +103,11 @@ def _run(args: argparse.Namespace) -> int:
     world = load_world(args.ckpt, device=args.device, dtype=args.dtype, maskgit_steps=args.maskgit_steps,
                        temperature=args.temperature, compile=args.compile, threads=args.threads,
                        context_length=args.context_length)
+    actions = None
+    if not (args.serve or args.random_agent):
+        from genie_lit.play.scripted import parse_actions
+
+        actions = parse_actions(args.actions, world.num_actions, seed=args.seed)
     frames = args.prompt_frames or max(1, world.context_length // 2)
     prompt = load_prompt(args.prompt, frames) if args.prompt else default_prompt(world.image_size, args.seed)
     if args.prompt is None:
@@ -111,9 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args, world, prompt)
     if args.random_agent:
         return _random_agent(args, world, prompt)
-    from genie_lit.play.scripted import parse_actions, run_rollout, write_rollout
+    from genie_lit.play.scripted import run_rollout, write_rollout
 
-    actions = parse_actions(args.actions, world.num_actions, seed=args.seed)
     rollout = run_rollout(world, prompt, actions, seed=args.seed)
     meta = {"ckpt": str(args.ckpt), "prompt": args.prompt, "prompt_frames": len(prompt), "seed": args.seed,
             **describe(world)}

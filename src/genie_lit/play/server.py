@@ -33,9 +33,9 @@ MAX_BODY = 4096
 
 
 class RequestError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 def _page() -> bytes:
@@ -64,8 +64,21 @@ class PlayHandler(BaseHTTPRequestHandler):
     def _json(self, payload: Any, status: int = HTTPStatus.OK) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._json({"error": message, "status": int(status)}, status)
+    def _error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps({"error": message, "status": int(status)}).encode(), "application/json",
+                   headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own rejections (unparsable request line or headers, unknown method) as JSON 4xx."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method no handler exists for
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"method {self.command!r} is not supported; use GET or POST"
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # no HTTP/0.9 clients exist: always answer with a status line
+        try:
+            self._error(HTTPStatus(code), message or HTTPStatus(code).phrase, {"Connection": "close"})
+        except OSError:  # the client has gone
+            pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         if self.server.verbose:
@@ -132,11 +145,11 @@ class PlayHandler(BaseHTTPRequestHandler):
                 self._json(session.step(action))
             elif path in KNOWN_PATHS:
                 raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} {path} is not allowed; use "
-                                   f"{KNOWN_PATHS[path]}")
+                                   f"{KNOWN_PATHS[path]}", {"Allow": KNOWN_PATHS[path]})
             else:
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no such path {path!r}; the page is at /")
         except RequestError as err:
-            self._error(err.status, str(err))
+            self._error(err.status, str(err), err.headers)
         except Exception as err:  # noqa: BLE001 - a failure inside the world must not stop the server
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(err).__name__}: {err}")
 
