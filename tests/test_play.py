@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from videos import moving_square_frames, write_video
 
 from genie_lit.cli import main as cli_main
@@ -259,7 +260,9 @@ def test_server_survives_garbage_and_dropped_connections(server):
                             (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n", b"431")]:
         with socket.create_connection((host, port), timeout=10) as raw:
             raw.sendall(garbage)
-            answer = raw.recv(4096)
+            answer = b""
+            while chunk := raw.recv(4096):  # the server closes the connection after an error
+                answer += chunk
             assert answer.split(b" ")[1] == status and b'"error"' in answer, answer
     with socket.create_connection((host, port), timeout=10) as raw:  # announces a body, then hangs up
         raw.sendall(b"POST /api/step HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"act")
@@ -306,3 +309,32 @@ def test_png_encoding_round_trips():
     image = np.random.default_rng(1).integers(0, 256, (9, 13, 3), dtype=np.uint8)
     frame = av.CodecContext.create("png", "r").decode(av.Packet(encode_png(image)))[0]
     assert np.array_equal(frame.to_ndarray(format="rgb24"), image)
+
+
+# ----------------------------------------------------------------------------- speed settings
+def test_a_compiler_failure_is_one_clear_error(world_ckpt, monkeypatch, capsys, tmp_path):
+    def broken_compile(self, *args, **kwargs):
+        def fail(*a, **k):
+            raise RuntimeError("inductor: no C++ compiler found")
+        self.forward = fail
+
+    monkeypatch.setattr(torch.nn.Module, "compile", broken_compile)
+    assert play("--ckpt", world_ckpt, "--compile", "--actions", "1", "--out", tmp_path / "x.mp4") == 2
+    err = capsys.readouterr().err
+    assert "torch.compile failed" in err and "no C++ compiler" in err and "without --compile" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_settings_that_cannot_be_honoured_are_refused(world_ckpt, capsys, tmp_path):
+    for args, message in [(["--device", "cuda"], "CUDA is not available"), (["--maskgit-steps", "0"], "at least 1"),
+                          (["--threads", "0"], "at least 1"), (["--temperature", "-1"], ">= 0")]:
+        assert play("--ckpt", world_ckpt, "--actions", "1", "--out", tmp_path / "x.mp4", *args) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_world_plays(world_ckpt):
+    world = load_world(str(world_ckpt), maskgit_steps=2, compile=True)
+    world.reset(default_prompt(world.image_size), seed=0)
+    frames = [world.step(a) for a in (0, 1, 2, 3, 4, 5)]  # past the context: the cache slides
+    assert all(f.shape == (3, 64, 64) for f in frames)

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from genie_lit.models.checkpoints import CheckpointError
 from genie_lit.play.prompt import PromptError, default_prompt, load_prompt
 from genie_lit.play.world import DEFAULT_MASKGIT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_THREADS, DTYPES, PlayError
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scale and --prompt-frames must be at least 1, --fps positive")
     if args.out and Path(args.out).suffix.lower() != ".mp4":
         parser.error(f"--out {args.out} must end in .mp4")
+    threads = torch.get_num_threads()
     try:
         return _run(args)
     except (CheckpointError, PromptError, PlayError, ValueError) as err:
@@ -93,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ngenie-lit play: stopped", file=sys.stderr)
         return 130
+    finally:
+        torch.set_num_threads(threads)  # main() is also called in-process (tests, notebooks)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,16 +1,33 @@
 """Building a playable :class:`~genie_lit.models.Genie` world with play's speed settings.
 
-Settings and the measured reasons for their defaults (see ``genie-lit play --help``):
+Settings and the measured reasons for their defaults (``Genie.step`` frames/s on the shared 2-core
+CPU, load average ~4 from other work, medians of 3 interleaved runs; the quickstart-size world is
+configs/tokenizer/st_vivit.yaml + configs/genie/cotrain.yaml, 64x64, context 8; the tiny world is
+the tests' checkpoint):
 
-- ``maskgit_steps``: each MaskGIT step is one pass of the dynamics over the new frame's tokens,
-  so frames/s falls about as ``1 / steps``; the decoder pass is paid once per frame.
-- ``temperature``: sampling temperature; free (no effect on speed).
-- ``dtype``: ``bfloat16`` autocast is for GPUs; on a CPU it is allowed but was measured slower.
-- ``compile``: ``torch.compile`` of the dynamics backbone and the tokenizer decoder, applied here
-  in the play layer. The KV cache grows frame by frame, so shapes change until the context window
-  is full; compilation is dynamic-shape and a failure is reported as a :class:`PlayError`.
-- ``threads``: ``torch.set_num_threads``; small per-frame tensors gain little from threads and lose
-  much when another process holds a core.
+=====================  ===========  ===========  ===========  ===========
+MaskGIT steps          1            2            4            8
+quickstart, 1 thread   41.9         27.9         13.5         10.2
+quickstart, 2 threads  2.0          3.0          0.8          0.6
+tiny, 1 thread         155.8        117.6        68.6         47.6
+=====================  ===========  ===========  ===========  ===========
+
+- ``maskgit_steps`` (default 4): each step is one dynamics pass over the new frame's tokens, the
+  decoder pass is paid once per frame. 4 is the most steps that keep the quickstart world above
+  10 frames/s (the paper's data rate) on this CPU, so a key press is answered before the next
+  frame is due; 8 fell to 6-11 across runs. The paper decodes with 25 steps at about 1 frame/s.
+- ``temperature`` (default 1.0, the sampling distribution the model was trained for): no effect
+  on speed.
+- ``dtype`` (default float32): ``bfloat16`` autocast measured no faster on this CPU (quickstart
+  12.1 vs 13.5 frames/s); it is meant for GPUs (not measured here: no GPU was available).
+- ``compile`` (default off): ``torch.compile`` of the dynamics backbone and the tokenizer decoder,
+  applied here in the play layer with dynamic shapes (the KV cache grows until the context is
+  full). On this CPU it compiled in ~60 s and then ran 12-16 vs 12.3-12.6 frames/s: not worth
+  the wait for play. A compiler failure is reported as a :class:`PlayError`.
+- ``threads`` (CLI default 1): 2 threads were 5-20x *slower* whenever another process held a
+  core, because per-frame tensors are small and threads wait on each other.
+- The exact KV cache matters most: without it (``use_cache=False``) the quickstart world ran
+  3.4 frames/s at 4 steps, 4x slower.
 """
 
 from __future__ import annotations
@@ -47,9 +64,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_world(ckpt: str, device: str = "cpu", dtype: str = "float32", maskgit_steps: int = DEFAULT_MASKGIT_STEPS,
-               temperature: float = DEFAULT_TEMPERATURE, compile: bool = False, threads: int | None = DEFAULT_THREADS,
+               temperature: float = DEFAULT_TEMPERATURE, compile: bool = False, threads: int | None = None,
                **kwargs: Any) -> Genie:
     """A world from a co-training checkpoint with the given speed settings.
+
+    ``threads`` calls ``torch.set_num_threads`` (process-wide) when given; ``None`` leaves it alone
+    (the CLI passes :data:`DEFAULT_THREADS`).
 
     Raises :class:`~genie_lit.models.checkpoints.CheckpointError` for a checkpoint of the wrong kind
     and :class:`PlayError` for settings that cannot be honoured.
@@ -66,8 +86,8 @@ def load_world(ckpt: str, device: str = "cpu", dtype: str = "float32", maskgit_s
         torch.set_num_threads(threads)
     target = resolve_device(device)
     if DTYPES[dtype] is not None and target.type == "cpu":
-        warnings.warn("bfloat16 on a CPU runs, but was measured slower than float32 there; it pays off on GPUs",
-                      stacklevel=2)
+        warnings.warn("bfloat16 on a CPU runs, but was measured no faster than float32 there; it is meant "
+                      "for GPUs", stacklevel=2)
     world = Genie.from_checkpoint(str(ckpt), map_location=target, maskgit_steps=maskgit_steps,
                                   temperature=temperature, dtype=DTYPES[dtype], **kwargs)
     if compile:
