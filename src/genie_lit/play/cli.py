@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     scripted.add_argument("--png", metavar="DIR", help="also write every frame as DIR/frame_NNNN.png")
     shown = parser.add_argument_group("how frames are shown")
     shown.add_argument("--scale", type=int, default=4, help="nearest-neighbour upscaling of files and page (4)")
-    shown.add_argument("--fps", type=float, default=10.0, help="frame rate stored in mp4 files (10, as the paper's data)")
+    shown.add_argument("--fps", type=float, default=10.0, help="frame rate stored in mp4 files (10: the paper's data)")
     shown.add_argument("--no-overlay", dest="overlay", action="store_false", help="do not draw actions on frames")
     shown.add_argument("--lossless", action="store_true", help="lossless RGB H.264 (few players open it)")
     serve = parser.add_argument_group("--serve")
@@ -146,6 +146,9 @@ def _serve(args: argparse.Namespace, world, prompt) -> int:
     except OSError as err:
         raise PlayError(f"cannot listen on {args.host}:{args.port} ({err.strerror}); choose another --port, "
                         "or --port 0 for any free one") from err
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"genie-lit play: listening on {args.host}: other machines can play this world and download "
+              "the session", file=sys.stderr)
     print(f"genie-lit play: serving {world.num_actions} actions at {server.url} (Ctrl+C to stop)", flush=True)
     try:
         server.serve_forever()

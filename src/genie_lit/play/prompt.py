@@ -52,7 +52,8 @@ def load_prompt(path: str | Path, max_frames: int = 1) -> np.ndarray:
         raise
     except _DECODE_ERRORS as err:
         if not frames:
-            raise PromptError(f"prompt {path} is not an image or a video that can be decoded ({err}); "
+            detail = getattr(err, "strerror", None) or str(err)
+            raise PromptError(f"prompt {path} is not an image or a video (FFmpeg: {detail}); "
                               f"pass {ACCEPTED}") from err
         # a truncated video: the frames decoded before the damage make a usable prompt
     if not frames:
