@@ -68,6 +68,8 @@ class LatentActionModel(GenieModule):
         change_threshold: a pixel "changes" when any channel moves more than this (in [0, 1]).
         warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ.
         warmup_noise: std of the noise added to the unit-norm latent during warm-up.
+        pooling: how a frame's encoder tokens become one latent: ``"max"`` (default), ``"mean"`` or
+            ``"attention"``.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class LatentActionModel(GenieModule):
         change_threshold: float = 0.02,
         warmup_steps: int = 300,
         warmup_noise: float = 0.2,
+        pooling: Literal["max", "mean", "attention"] = "max",
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -96,6 +99,7 @@ class LatentActionModel(GenieModule):
         self.input_type, self.token_dim = input_type, token_dim
         self.change_weight, self.change_threshold = change_weight, change_threshold
         self.warmup_steps, self.warmup_noise = warmup_steps, warmup_noise
+        self.pooling = pooling
         self.encoder, self.decoder = encoder, decoder
         num_patches, patch_dim = self.grid[0] * self.grid[1], channels * patch_size**2
         self._tokenizer: list[VideoTokenizer] = []  # a list keeps it out of state_dict and parameters
@@ -150,8 +154,13 @@ class LatentActionModel(GenieModule):
         x = self._frames(video) if frames is None else frames
         diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
         h = self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos, window=window)[:, 1:]
-        weights = self.pool(h).softmax(dim=2)  # attention pooling over the frame's tokens
-        return self.to_latent((weights * h).sum(dim=2))
+        if self.pooling == "max":  # a small moving sprite lights up a few tokens: keep the strongest
+            pooled = h.amax(dim=2)
+        elif self.pooling == "mean":
+            pooled = h.mean(dim=2)
+        else:
+            pooled = (self.pool(h).softmax(dim=2) * h).sum(dim=2)  # attention pooling
+        return self.to_latent(pooled)
 
     def infer_actions(self, video: Tensor, window: int | None = None) -> Tensor:
         """Latent action indices ``b (t-1)`` of a real clip ``b t c h w``."""
@@ -180,7 +189,7 @@ class LatentActionModel(GenieModule):
         out = self.quantizer(latents)
         codes = out.quantized
         if self.training and self.in_warmup():
-            codes = F.normalize(latents, dim=-1)
+            codes = self.quantizer.relax(latents)
             codes = codes + self.warmup_noise * torch.randn_like(codes)
             self._collect_for_codebook(latents.detach())
         prediction = self.predict_next(video[:, :-1], codes, frames[:, :-1])

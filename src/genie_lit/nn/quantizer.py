@@ -69,6 +69,10 @@ class VectorQuantizer(nn.Module):
     def codes(self) -> Tensor:
         return F.normalize(self.codebook, dim=-1) if self.normalize else self.codebook
 
+    def relax(self, z: Tensor) -> Tensor:
+        """The continuous value a code would approximate (for a warm-up without quantisation)."""
+        return F.normalize(z, dim=-1) if self.normalize else z
+
     def embed(self, indices: Tensor) -> Tensor:
         """Code vectors for integer ``indices`` (any shape) -> ``(..., dim)``."""
         return self.codes()[indices]
@@ -173,6 +177,10 @@ class FiniteScalarQuantizer(nn.Module):
         offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
         shift = torch.atanh(offset / half)
         return torch.tanh(z + shift) * half - offset
+
+    def relax(self, z: Tensor) -> Tensor:
+        """The bounded, unrounded value (for a warm-up without quantisation)."""
+        return self._bound(z.float()) / torch.div(self._levels, 2, rounding_mode="floor")
 
     def forward(self, z: Tensor) -> QuantizerOutput:
         bounded = self._bound(z.float())
