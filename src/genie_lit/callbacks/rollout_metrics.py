@@ -78,7 +78,9 @@ class RolloutMetrics(ValidationClipsCallback):
             suffix and is only good for comparing runs with each other (or for tests).
         batch_size: clips rolled out together on one process. With ``batch_size=1`` every clip has
             its own MaskGIT generator, so the values do not depend on the number of processes.
-        seed: seed of the random actions and of MaskGIT sampling.
+        seed: seed of the random actions and of MaskGIT sampling: the batch that starts with clip
+            ``i`` (index in the validation set) samples with ``seed * 1_000_003 + i``, and clip ``i``'s
+            random actions come from :func:`random_actions` with ``seed + 1``.
     """
 
     def __init__(
