@@ -7,14 +7,17 @@ import csv
 import math
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import CONFIGS, QUIET, TINY
 from genie_lit.callbacks import ReconstructionFVD, RolloutMetrics, RolloutVideos
+from genie_lit.callbacks import video as video_callback
 from genie_lit.callbacks.base import build_fvd
 from genie_lit.callbacks.rollout_metrics import random_actions
 from genie_lit.cli import main
@@ -117,7 +120,8 @@ def test_delta_psnr_equals_psnr_at_frame_t_of_rollouts_of_the_first_clips(video_
     for i in range(3):
         real = data.datasets["val"][i]["video"][None]
         seed = 5 * 1_000_003 + i  # documented: seed * 1_000_003 + the clip's index in the validation set
-        actions = {"inferred": world.infer_actions(real), "random": random_actions(torch.tensor([i]), 3, world.num_actions, 6)}
+        actions = {"inferred": world.infer_actions(real),
+                   "random": random_actions(torch.tensor([i]), 3, world.num_actions, 6)}
         for kind, chosen in actions.items():
             generated = world.rollout(chosen, prompt=real[:, :1], seed=seed)  # x̂_2 .. x̂_4
             mse = (generated[0, 3 - 2].double() - real[0, 3 - 1].double()).square().mean().item()  # frame t = 3
@@ -208,3 +212,26 @@ def test_every_validation_callback_is_a_lightning_callback_with_a_distinct_state
     assert len({c.state_key for c in callbacks}) == len(callbacks)
     callbacks[0].load_state_dict({"validations": 3})
     assert callbacks[0].state_dict() == {"validations": 3}
+
+
+def test_fast_dev_run_uses_two_clips(video_dir, tmp_path):
+    callback = ReconstructionFVD(max_clips=16, fvd_size=64)
+    data = VideoDataModule(str(video_dir), clip_length=4, val_fraction=0.5, batch_size=2)
+    trainer = L.Trainer(accelerator="cpu", fast_dev_run=True, callbacks=[callback], default_root_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.validate(IdentityTokenizer(), data)
+    assert int(callback.fvd.real_features_num_samples) == 2
+    assert "val/recon_fvd_random_i3d_64px" in trainer.callback_metrics
+
+
+def test_videos_go_to_tensorboard_as_videos_when_moviepy_can_encode_them(monkeypatch, tmp_path):
+    logger = TensorBoardLogger(tmp_path, name="", version="")
+    calls = []
+    monkeypatch.setattr(logger.experiment, "add_video", lambda tag, video, step, fps: calls.append(
+        (tag, tuple(video.shape), video.dtype, step, fps)))
+    monkeypatch.setattr(video_callback, "tensorboard_can_encode_video", lambda: True)
+    panels = torch.rand(3, 4, 3, 8, 8)  # real | inferred | random, 4 frames of 8x8
+    video = video_callback.to_uint8(video_callback.tile(panels, 3))
+    RolloutVideos(fps=5)._log(SimpleNamespace(loggers=[logger], global_step=7), "prompt0_rollout", video, panels)
+    assert calls == [("videos/prompt0_rollout", (1, 4, 3, 8, 3 * 8 + 2 * 2), torch.uint8, 7, 5)]

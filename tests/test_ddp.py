@@ -18,7 +18,7 @@ import pytest
 import torch
 from lightning.pytorch.strategies import FSDPStrategy
 
-from conftest import CONFIGS, QUIET, TINY
+from conftest import CONFIGS, QUIET
 from genie_lit.cli import main
 from test_callbacks import COTRAIN, ROLLOUT, last_values
 
@@ -65,7 +65,8 @@ def run_two_processes(args: list[str]) -> None:
     tests = str(Path(__file__).parent)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
            "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "genie_lit", *args, "--trainer.accelerator", "cpu", "--trainer.devices", "2", *QUIET]
+    command = [sys.executable, "-m", "genie_lit", *args, "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+               *QUIET]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
 

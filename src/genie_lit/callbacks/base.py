@@ -45,7 +45,8 @@ class ValidationClipsCallback(Callback):
     Args:
         every_n_val_epochs: run at the N-th, 2N-th, ... validation (with ``val_check_interval`` a
             validation is one run of the validation loop, not a data epoch).
-        max_clips: clips used per validation, summed over all processes.
+        max_clips: clips used per validation, summed over all processes (2 at most in a
+            ``fast_dev_run``).
         batch_size: clips processed together on one process.
     """
 
@@ -79,8 +80,10 @@ class ValidationClipsCallback(Callback):
 
     # ------------------------------------------------------------------------------ clips
     def num_clips(self, trainer: L.Trainer) -> int:
-        """Clips used per validation over all processes: ``min(max_clips, len(val set))``."""
-        return min(self.max_clips, len(validation_dataset(trainer)))
+        """Clips used per validation over all processes: ``min(max_clips, len(val set))``, and at
+        most 2 in a ``fast_dev_run`` (enough to run every code path, FVD included)."""
+        total = min(self.max_clips, len(validation_dataset(trainer)))
+        return min(total, 2) if trainer.fast_dev_run else total
 
     def clip_batches(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Iterator[tuple[Tensor, Tensor]]:
         """This process's share of the first :meth:`num_clips` clips, as ``(global indices b,
@@ -110,7 +113,8 @@ def _first(loaders: Any) -> Any:
 
 def load_clips(trainer: L.Trainer, pl_module: L.LightningModule, indices: list[int]) -> Tensor:
     """Validation clips ``b t c h w`` by global index, collated like the validation loader's
-    batches, on the module's device."""
+    batches (clips under the ``"video"`` key, as genie_lit's datamodules give them), on the
+    module's device."""
     collate = getattr(_first(trainer.val_dataloaders), "collate_fn", None)
     loader = DataLoader(Subset(validation_dataset(trainer), indices), batch_size=len(indices), collate_fn=collate)
     return next(iter(loader))["video"].to(pl_module.device)
