@@ -99,9 +99,6 @@ def test_ddp_fit_writes_the_metrics_equal_to_one_process_and_counts_each_clip_on
         assert synced[name] == pytest.approx(alone[name], rel=1e-6, abs=1e-6), name
 
 
-@pytest.mark.xfail(strict=True, reason="VideoDataModule's ShardedEvalSampler is not a DistributedSampler, so with "
-                   "use_distributed_sampler=true Lightning wraps it in a DistributedSamplerWrapper and shards it a "
-                   "second time: 4 of the 6 validation clips are seen, one of them twice")
 def test_ddp_validation_loop_sees_every_clip_once(ddp_run):
     assert last_values(ddp_run)["val/loop_clips"] == VAL_CLIPS
 

@@ -8,19 +8,25 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from genie_lit.data.clips import ClipDataset
 from genie_lit.data.index import SPLITS, ScanResult, scan_folder, split_files
 from genie_lit.data.video_io import VIDEO_EXTENSIONS
 
 
-class ShardedEvalSampler(Sampler[int]):
+class ShardedEvalSampler(DistributedSampler):
     """Deterministic evaluation sampler for many processes that neither pads nor repeats: rank r
-    gets indices r, r + world, ... so every clip is counted exactly once across processes."""
+    gets indices r, r + world, ... so every clip is counted exactly once across processes.
+
+    It subclasses ``DistributedSampler`` so that Lightning (``use_distributed_sampler=True``)
+    recognises it as already sharded and does not shard it a second time.
+    """
 
     def __init__(self, length: int, rank: int, world_size: int) -> None:
+        super().__init__(range(length), num_replicas=world_size, rank=rank, shuffle=False, drop_last=False)
         self.indices = list(range(rank, length, world_size))
+        self.num_samples = len(self.indices)
 
     def __iter__(self):
         return iter(self.indices)

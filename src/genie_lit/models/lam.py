@@ -111,7 +111,7 @@ class LatentActionModel(GenieModule):
             raise ValueError(f"input_type must be 'pixels' or 'tokens', got {input_type!r}")
         self.encoder_embed = nn.Linear(2 * frame_dim, encoder.dim)
         self.encoder_pos = nn.Parameter(torch.randn(num_patches, encoder.dim) * 0.02)
-        self.pool = nn.Linear(encoder.dim, 1)
+        self.pool = nn.Linear(encoder.dim, 1) if pooling == "attention" else None
         self.to_latent = nn.Linear(encoder.dim, self.quantizer.dim)
         self.decoder_embed = nn.Linear(frame_dim, decoder.dim)
         self.decoder_pos = nn.Parameter(torch.randn(num_patches, decoder.dim) * 0.02)
@@ -199,7 +199,7 @@ class LatentActionModel(GenieModule):
         error = (prediction - target).pow(2)
         recon_loss = error.mean()
         weighted = (weight * error).mean() / weight.mean()
-        quantizer_loss = out.loss if not self.in_warmup() else out.loss.detach() * 0
+        quantizer_loss = out.loss * (0.0 if self.in_warmup() else 1.0)  # keeps the codebook in the graph (DDP)
         if self.training:
             self.steps_trained += 1
         return LAMOutput(weighted + quantizer_loss, recon_loss, prediction, out.indices, out.usage, out.perplexity)
