@@ -1,0 +1,112 @@
+"""Pixel metrics of ``genie-lit evaluate`` (Bruce et al., 2024, §3 "Metrics"), on held-out clips.
+
+- :func:`tokenizer_metrics`: the tokenizer's reconstruction PSNR and SSIM (torchmetrics, PSNR of
+  the MSE pooled over all frames, as ``val/psnr`` in training) and its codebook usage.
+- :func:`next_frame_metrics`: one-step prediction with teacher forcing. The world is prompted
+  with the real frames ``x_1..x_{T-1}`` of a clip (their tokens, and the LAM's actions between
+  them) and steps once with the action the LAM infers for ``x_{T-1} -> x_T``; MaskGIT decodes
+  the tokens of ``x̂_T``, the tokenizer decodes them to pixels. Beside it: the same step with a
+  random action, copying ``x_{T-1}`` (no model) and the tokenizer's own reconstruction of
+  ``x_T`` (the ceiling: the dynamics can only predict tokens). Also the latent action model's
+  own next-frame reconstruction PSNR over every frame of the clip (``val/lam_psnr`` in training)
+  beside copying the previous frame.
+- :func:`rollout_metrics`: ΔtPSNR and FVD of rollouts from ``x_1``, computed exactly as the
+  :class:`~genie_lit.callbacks.RolloutMetrics` callback does (same seeds, same FVD name).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from genie_lit.callbacks.rollout_metrics import _SEED_STRIDE, random_actions, rollout_pair
+from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance
+from genie_lit.models.genie import Genie
+from genie_lit.models.tokenizer import VideoTokenizer
+
+Batches = list[tuple[Tensor, Tensor]]  # (indices b, video b t c h w)
+
+
+def _frames(video: Tensor) -> Tensor:
+    return rearrange(video, "b t c h w -> (b t) c h w")
+
+
+def _psnr() -> PeakSignalNoiseRatio:
+    return PeakSignalNoiseRatio(data_range=1.0)
+
+
+@torch.no_grad()
+def tokenizer_metrics(tokenizer: VideoTokenizer, batches: Batches, device: torch.device) -> dict:
+    psnr, ssim = _psnr().to(device), StructuralSimilarityIndexMeasure(data_range=1.0).to(device)
+    used = torch.zeros(tokenizer.codebook_size, dtype=torch.bool, device=device)
+    clips = frames = 0
+    for _, video in batches:
+        video = video.to(device)
+        recon, out = tokenizer(video)
+        recon, real = _frames(recon.clamp(0, 1)), _frames(video)
+        psnr.update(recon, real)
+        ssim.update(recon, real)
+        used[out.indices.unique()] = True
+        clips, frames = clips + video.shape[0], frames + real.shape[0]
+    return {"psnr": float(psnr.compute()), "ssim": float(ssim.compute()),
+            "codebook_usage": float(used.float().mean()), "codebook_size": tokenizer.codebook_size,
+            "clips": clips, "frames": frames}
+
+
+@torch.no_grad()
+def next_frame_metrics(world: Genie, batches: Batches, seed: int) -> dict:
+    device = world.device
+    names = ("dynamics_inferred", "dynamics_random", "copy_previous", "tokenizer_ceiling", "lam", "lam_copy_previous")
+    psnr = {name: _psnr().to(device) for name in names}
+    clips = 0
+    for indices, video in batches:
+        video = video.to(device)
+        b, t = video.shape[:2]
+        if t < 2:
+            raise ValueError(f"next-frame PSNR needs clips of at least 2 frames, got {t}")
+        actions = world.infer_actions(video)  # b (t-1)
+        chance = random_actions(indices, 1, world.num_actions, seed + 1)[:, 0]
+        sampling_seed = seed * _SEED_STRIDE + int(indices[0])
+        target = video[:, -1]
+        for name, action in (("dynamics_inferred", actions[:, -1]), ("dynamics_random", chance)):
+            world.reset(video[:, :-1], seed=sampling_seed)
+            psnr[name].update(world.step(action).clamp(0, 1), target)
+        psnr["copy_previous"].update(video[:, -2], target)
+        psnr["tokenizer_ceiling"].update(world.tokenizer(video)[0][:, -1].clamp(0, 1), target)
+        lam = world.lam.compute(video)
+        psnr["lam"].update(_frames(lam.prediction.clamp(0, 1)), _frames(video[:, 1:]))
+        psnr["lam_copy_previous"].update(_frames(video[:, :-1]), _frames(video[:, 1:]))
+        clips += b
+    return {**{f"psnr_{name}": float(metric.compute()) for name, metric in psnr.items()}, "clips": clips}
+
+
+@torch.no_grad()
+def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
+                    fvd: tuple[FrechetVideoDistance, str] | None = None) -> dict:
+    """ΔtPSNR, and with ``fvd`` (metric and name from :func:`~genie_lit.callbacks.base.build_fvd`)
+    the FVD of the rollouts with inferred actions against the real clips."""
+    device = world.device
+    delta = DeltaPSNR(t=t).to(device)
+    metric, name = fvd if fvd is not None else (None, None)
+    if metric is not None:
+        metric = metric.to(device)
+    clips = 0
+    for indices, real in batches:
+        real = real.to(device)
+        if real.shape[1] < t:
+            raise ValueError(f"ΔtPSNR at t={t} needs clips of at least {t} frames, got {real.shape[1]} "
+                             "(raise --clip-length or lower --t)")
+        inferred, randomised = rollout_pair(world, real, indices, seed)
+        delta.update(real, inferred, randomised)
+        if metric is not None:
+            metric.update(inferred, real=False)
+            metric.update(real, real=True)
+        clips += real.shape[0]
+    out: dict = {"t": t, "clips": clips, **{k: float(v) for k, v in delta.compute().items()}}
+    if metric is not None:
+        out["fvd_name"] = name
+        out["fvd_comparable"] = name == "fvd"
+        out["fvd"] = float(metric.compute()) if clips >= 2 else None
+    return out
