@@ -10,7 +10,8 @@ from conftest import CONFIGS
 from genie_lit.cli import main
 
 TOKENIZERS = sorted((CONFIGS / "tokenizer").glob("*.yaml"))
-SMALL = ["--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
+FAST = ["--config", str(CONFIGS.parent / "tests" / "configs" / "checkpoint_only.yaml")]
+SMALL = [*FAST, "--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
 
 
 @pytest.mark.parametrize("config", TOKENIZERS, ids=lambda p: p.stem)
