@@ -1,0 +1,175 @@
+"""Resume after a crash: a real ``genie-lit fit`` subprocess is killed with SIGKILL mid-epoch and
+resumed with ``--ckpt_path last``; the curves (metrics.csv and TensorBoard) continue without gaps
+or duplicates (:class:`~genie_lit.callbacks.resume.ResumeCurves`)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import CONFIGS, TINY
+from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, read_rows_before
+
+INTERVAL = 3  # checkpoint every 3 training steps, validation every 3 batches (9 batches per epoch)
+FINAL_STEPS = 12
+CONFIG = """
+trainer:
+  logger:
+    - class_path: genie_lit.callbacks.resume.ResumableTensorBoardLogger
+      init_args: {{save_dir: {root}, name: "", version: "", default_hp_metric: false}}
+    - class_path: genie_lit.callbacks.resume.ResumableCSVLogger
+      init_args: {{save_dir: {root}, name: "", version: ""}}
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args: {{save_last: true, every_n_train_steps: {interval}}}
+    - class_path: genie_lit.callbacks.resume.ResumeCurves
+"""
+
+
+def fit_command(root: Path, data: Path, callbacks: Path, max_steps: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "genie_lit", "fit", "--config", str(CONFIGS / "tokenizer" / "st_vivit.yaml"),
+            "--config", str(TINY / "tiny_tokenizer.yaml"), "--config", str(callbacks), "--data.data_dir", str(data),
+            "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(max_steps),
+            "--trainer.log_every_n_steps", "1", "--trainer.val_check_interval", str(INTERVAL),
+            "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", *extra]
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as file:
+        return [row for row in csv.DictReader(file) if (row.get("step") or "").isdigit()]
+
+
+def steps_with(table: list[dict[str, str]], name: str) -> list[int]:
+    return [int(row["step"]) for row in table if row.get(name)]
+
+
+def checkpoint_step(path: Path) -> int | None:
+    try:  # ModelCheckpoint replaces last.ckpt atomically: it is the old file or the new one
+        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return None
+
+
+def kill_mid_interval(process: subprocess.Popen, root: Path, timeout: float = 150) -> tuple[int, list[dict]]:
+    """SIGKILL the run at a moment when metrics.csv holds rows logged after its last checkpoint;
+    returns that checkpoint's global step and the rows on disk at the kill. The run is frozen
+    (SIGSTOP) while its files are inspected, so they do not change under the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the training run ended before it could be killed (exit code {process.returncode})")
+        if any(step >= INTERVAL for step in steps_with(rows(root / "metrics.csv"), "train/loss")):
+            process.send_signal(signal.SIGSTOP)
+            ckpt = checkpoint_step(root / "checkpoints" / "last.ckpt")
+            table = rows(root / "metrics.csv")
+            if ckpt is not None and any(step >= ckpt for step in steps_with(table, "train/loss")):
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+                return ckpt, table
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError("no checkpoint followed by logged rows within the timeout")
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_resumes_from_last_and_its_curves_have_no_gap_or_duplicate(video_dir, tmp_path):
+    root, callbacks = tmp_path / "run", tmp_path / "callbacks.yaml"
+    callbacks.write_text(CONFIG.format(root=root, interval=INTERVAL))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    log = open(tmp_path / "killed.log", "w")
+    process = subprocess.Popen(fit_command(root, video_dir, callbacks, 1000), stdout=log, stderr=subprocess.STDOUT,
+                               env=env)
+    try:
+        ckpt, before = kill_mid_interval(process, root)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    assert process.returncode == -signal.SIGKILL
+    lost = max(steps_with(before, "train/loss")) + 1 - ckpt  # training steps done after the checkpoint
+    assert ckpt % INTERVAL == 0 and 0 < ckpt < FINAL_STEPS and 1 <= lost <= INTERVAL  # at most one interval lost
+    assert ckpt % 9 != 0 or lost < 9  # mid-epoch: 9 batches per epoch
+
+    resumed = subprocess.run(fit_command(root, video_dir, callbacks, FINAL_STEPS, "--ckpt_path", "last"),
+                             capture_output=True, text=True, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    output = resumed.stdout + resumed.stderr
+    assert "Restored all states from the checkpoint" in output
+    assert int(re.search(r"metrics.csv continues at step (\d+)", output).group(1)) == ckpt  # started from the checkpoint
+    assert checkpoint_step(root / "checkpoints" / "last.ckpt") == FINAL_STEPS
+
+    after = rows(root / "metrics.csv")
+    assert steps_with(after, "train/loss") == list(range(FINAL_STEPS))  # every step once, in order
+    assert steps_with(after, "val/loss") == [INTERVAL * k - 1 for k in range(1, FINAL_STEPS // INTERVAL + 1)]
+    kept = [row for row in before if int(row["step"]) < ckpt]
+    assert [r for r in after if int(r["step"]) < ckpt] == kept  # the rows the checkpoint covers, unchanged
+    assert not list(root.glob("*.tmp"))
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(root))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(FINAL_STEPS))
+
+
+def test_read_rows_before_keeps_earlier_steps_and_drops_later_and_cut_rows(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train/loss\n0,0,1.0\n0,1,0.9\n0,2,0.8\n0,3,0.7\n0,4,0.6\n0,5")
+    header, kept, dropped = read_rows_before(path, 3)
+    assert header == ["epoch", "step", "train/loss"]
+    assert kept == [["0", "0", "1.0"], ["0", "1", "0.9"], ["0", "2", "0.8"]] and dropped == 3
+
+
+def test_resumable_csv_logger_keeps_rows_before_its_first_step_and_appends_after_them(tmp_path):
+    """A killed run left steps 0-4 (and a row cut mid-write); the resumed run logs from step 3:
+    rows 0-2 stay, 3-4 and the cut row go, new rows (with a new column) follow."""
+    (tmp_path / "metrics.csv").write_text("epoch,step,train/loss\n0,0,1.0\n0,1,0.9\n0,2,0.8\n0,3,0.7\n0,4,0.6\n0,5")
+    logger = ResumableCSVLogger(tmp_path, name="", version="")
+    logger.log_metrics({"train/loss": 0.5}, step=3)
+    logger.save()
+    logger.log_metrics({"train/loss": 0.4, "val/loss": 0.3}, step=4)
+    logger.save()
+    table = rows(tmp_path / "metrics.csv")
+    assert [(r["step"], r["train/loss"], r.get("val/loss") or "") for r in table] == [
+        ("0", "1.0", ""), ("1", "0.9", ""), ("2", "0.8", ""), ("3", "0.5", ""), ("4", "0.4", "0.3")]
+    assert logger.experiment.dropped_rows == 3
+
+
+def test_resumable_csv_logger_starting_at_step_0_replaces_the_file_like_lightning(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,train/loss\n0,1.0\n1,0.9\n")
+    logger = ResumableCSVLogger(tmp_path, name="", version="")
+    logger.log_metrics({"train/loss": 0.5}, step=0)
+    logger.save()
+    assert [(r["step"], r["train/loss"]) for r in rows(tmp_path / "metrics.csv")] == [("0", "0.5")]
+
+
+def test_resumable_tensorboard_logger_makes_tensorboard_ignore_the_earlier_files_later_events(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    killed = SummaryWriter(str(tmp_path))
+    for step in range(6):
+        killed.add_scalar("train/loss", 1.0, step)
+    killed.close()
+    time.sleep(1.1)  # event files are ordered by the timestamp in their name
+    logger = ResumableTensorBoardLogger(tmp_path, name="", version="", default_hp_metric=False)
+    for step in (3, 4):
+        logger.log_metrics({"train/loss": 0.5}, step=step)
+    logger.finalize("success")
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5)]
