@@ -57,6 +57,19 @@ def rollout(world: Genie, prompt_clip: Tensor, actions: Tensor, seed: int) -> Te
     return torch.cat((first[:, None], frames), dim=1)
 
 
+def rollout_pair(world: Genie, real: Tensor, indices: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """The two rollouts ΔtPSNR compares for real clips ``b T c h w`` (``indices``: their places in
+    the clip set, -1 for padding): from each clip's ``x_1``, with the latent actions the LAM infers
+    from the clip and with uniform random actions (:func:`random_actions` seeded ``seed + 1``). Both
+    use the same MaskGIT generator, seeded ``seed * 1_000_003 + indices[0]``. Shared by
+    :class:`RolloutMetrics` and ``genie-lit evaluate``."""
+    sampling_seed = seed * _SEED_STRIDE + int(indices[0].clamp_min(0))
+    inferred = rollout(world, real, world.infer_actions(real), sampling_seed)
+    chance = random_actions(indices, real.shape[1] - 1, world.num_actions, seed + 1)
+    randomised = rollout(world, real, chance, sampling_seed)
+    return inferred, randomised
+
+
 class RolloutMetrics(ValidationClipsCallback):
     """Logs ``val/delta_psnr``, ``val/psnr_inferred``, ``val/psnr_random``, the FVD and
     ``val/rollout_clips`` (clips counted, over all processes) for a :class:`GenieCoTraining` module.
@@ -124,11 +137,7 @@ class RolloutMetrics(ValidationClipsCallback):
             if real.shape[1] < self.t:
                 raise ValueError(f"ΔtPSNR at t={self.t} needs clips of at least {self.t} frames; the validation clips "
                                  f"have {real.shape[1]} (raise data.clip_length or lower the callback's t)")
-            steps = real.shape[1] - 1
-            sampling_seed = self.seed * _SEED_STRIDE + int(indices[0].clamp_min(0))
-            inferred = rollout(world, real, world.infer_actions(real), sampling_seed)
-            chance = random_actions(indices, steps, world.num_actions, self.seed + 1)
-            randomised = rollout(world, real, chance, sampling_seed)
+            inferred, randomised = rollout_pair(world, real, indices, self.seed)
             keep = indices >= 0  # padding batches (FSDP lockstep) are dropped here
             if not keep.any():
                 continue
