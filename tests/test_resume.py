@@ -109,7 +109,7 @@ def test_a_run_killed_mid_epoch_resumes_from_last_and_its_curves_have_no_gap_or_
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     output = resumed.stdout + resumed.stderr
     assert "Restored all states from the checkpoint" in output
-    assert int(re.search(r"metrics.csv continues at step (\d+)", output).group(1)) == ckpt  # started from the checkpoint
+    assert int(re.search(r"metrics.csv continues at step (\d+)", output).group(1)) == ckpt  # from the checkpoint
     assert checkpoint_step(root / "checkpoints" / "last.ckpt") == FINAL_STEPS
 
     after = rows(root / "metrics.csv")
@@ -172,4 +172,5 @@ def test_resumable_tensorboard_logger_makes_tensorboard_ignore_the_earlier_files
     logger.finalize("success")
     events = EventAccumulator(str(tmp_path))
     events.Reload()
-    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5)]
+    values = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert values == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5)]

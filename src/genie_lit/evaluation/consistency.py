@@ -22,6 +22,10 @@ prompts). The measurable proxy used here, with no optical flow:
    consistency well above it; one whose actions mean nothing has both near 0.
 
 Overall consistency is the mean over actions; pairs are pooled over games (never across games).
+Because effects are measured against the average action, an action that does nothing reads as
+the opposite of the average: consistent when the other actions drift one way on average, about 0
+for a balanced action set (up/down, left/right). ``mean |effect|`` and the mean displacement are
+reported beside each action's consistency.
 """
 
 from __future__ import annotations

@@ -133,8 +133,9 @@ def _latent(s: dict) -> str:
             joint = g["joint"]
             used = [j for j in range(len(joint[0])) if any(row[j] for row in joint)]
             heads = [names[j] if j < len(names) else f"true {j}" for j in used]
-            parts.append("Joint counts (latent code x true action):\n\n"
-                         + table(["code", *heads], [[f"a{a}", *[row[j] for j in used]] for a, row in enumerate(joint)]))
+            parts.append("Joint counts (latent code x true action; codes never used left out):\n\n"
+                         + table(["code", *heads], [[f"a{a}", *[row[j] for j in used]]
+                                                    for a, row in enumerate(joint) if any(row)]))
         if g.get("note") or (g["few_shot"] or {}).get("note"):
             parts.append(f"_{g.get('note') or g['few_shot']['note']}_")
     return "\n\n".join(parts)

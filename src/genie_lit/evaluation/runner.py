@@ -41,8 +41,8 @@ def load_model(ckpt: str | Path, device: str, maskgit_steps: int, temperature: f
         tokenizer = build_from_checkpoint(checkpoint, VideoTokenizer, ckpt, "tokenizer checkpoint")
         return "tokenizer", tokenizer.eval().to(device), data_hparams
     found = checkpoint.get("hyper_parameters", {}).get("_class_path", "an unknown module")
-    raise CheckpointError(f"checkpoint {ckpt} holds {found}; pass a co-training checkpoint (configs/genie/cotrain.yaml, "
-                          "the world with its tokenizer) or a tokenizer checkpoint (configs/tokenizer/*.yaml)")
+    raise CheckpointError(f"checkpoint {ckpt} holds {found}; pass a co-training checkpoint (configs/genie/"
+                          "cotrain.yaml: the world with its tokenizer) or a tokenizer checkpoint (configs/tokenizer/)")
 
 
 def _context(module: torch.nn.Module, data_hparams: dict) -> int:
