@@ -13,11 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import CONFIGS, TINY
-from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, read_rows_before
+from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, ResumeCurves, read_rows_before
 
 INTERVAL = 3  # checkpoint every 3 training steps, validation every 3 batches (9 batches per epoch)
 FINAL_STEPS = 12
@@ -174,3 +176,44 @@ def test_resumable_tensorboard_logger_makes_tensorboard_ignore_the_earlier_files
     events.Reload()
     values = [(e.step, e.value) for e in events.Scalars("train/loss")]
     assert values == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5)]
+
+
+class Regression(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.layer(batch[0]).pow(2).mean()
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def fit_regression(root: Path, max_steps: int, ckpt_path: str | None = None, log_every: int = 1) -> None:
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(root / "checkpoints", save_last=True, every_n_train_steps=3)
+    trainer = L.Trainer(max_steps=max_steps, log_every_n_steps=log_every, default_root_dir=root,
+                        logger=[ResumableCSVLogger(root, name="", version="")], callbacks=[checkpoint, ResumeCurves()],
+                        enable_progress_bar=False, enable_model_summary=False)
+    data = DataLoader(TensorDataset(torch.randn(80, 2)), batch_size=4)
+    trainer.fit(Regression(), data, ckpt_path=ckpt_path)
+
+
+def test_a_resumed_fit_continues_metrics_csv_at_the_restored_step(tmp_path):
+    """Rows a killed run logged after its checkpoint (faked here: steps 6-7 after the step-6
+    checkpoint, and a cut row) are replaced by the resumed run's."""
+    fit_regression(tmp_path, 6)
+    with open(tmp_path / "metrics.csv", "a") as file:
+        file.write("0,6,99.0\n0,7,99.0\n0,8")
+    fit_regression(tmp_path, 9, ckpt_path="last")
+    table = rows(tmp_path / "metrics.csv")
+    assert steps_with(table, "train/loss") == list(range(9)) and "99.0" not in [r["train/loss"] for r in table]
+
+
+def test_a_fresh_fit_in_an_old_folder_starts_a_new_metrics_csv(tmp_path):
+    """Its first row is at step 4 (log every 5 steps): the old rows 0-3 must not survive."""
+    (tmp_path / "metrics.csv").write_text("epoch,step,train/loss\n0,0,9.0\n0,1,9.0\n0,2,9.0\n0,3,9.0\n")
+    fit_regression(tmp_path, 10, log_every=5)
+    assert steps_with(rows(tmp_path / "metrics.csv"), "train/loss") == [4, 9]

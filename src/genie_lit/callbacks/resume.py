@@ -19,18 +19,21 @@ What goes wrong with Lightning 2.6's loggers:
 
 The fix, in three parts:
 
-- :class:`ResumableCSVLogger` keeps ``metrics.csv``. The first row a process logs has step ``s``:
-  rows already in the file with step ``>= s`` were logged by a run killed after its checkpoint
-  and are about to be logged again, so they are dropped (as is a row cut by the kill); CSVLogger
-  then appends. The rewrite is atomic. A fresh run logs step 0 first, so it starts a new file as
-  before.
-- :class:`ResumableTensorBoardLogger` writes, before its first value at step ``s > 0``, the
+- :class:`ResumableCSVLogger` keeps ``metrics.csv`` when it starts. When told the step ``s`` the
+  curves continue at, it drops the rows with step ``>= s`` (logged by a run killed after its
+  checkpoint; the resumed run logs those steps again) and a row cut by the kill, rewriting the
+  file atomically, and appends after the rest.
+- :class:`ResumableTensorBoardLogger`, continuing at ``s > 0``, first writes the
   ``SessionLog.START`` event at step ``s`` that ``SummaryWriter(purge_step=s)`` writes:
   TensorBoard then ignores the earlier files' events with step ``>= s``.
-- :class:`ResumeCurves` flushes every logger whenever a checkpoint is saved, and again at the next
-  hook (the rows of the checkpoint's step are logged just *after* ``ModelCheckpoint`` saves), so
-  everything a checkpoint covers is on disk; and warns on a resumed fit whose loggers are
-  Lightning's plain ones.
+- :class:`ResumeCurves` gives them ``s``: at the first batch or validation of a fit (the
+  checkpoint is restored by then, nothing is logged yet) it is the restored
+  ``_batches_that_stepped`` on a ``--ckpt_path`` resume, 0 on a fresh fit (a fresh run in an old
+  folder starts a new metrics.csv, as with Lightning's logger). Without the callback the loggers
+  take the step of their first row. It also flushes every logger whenever a checkpoint is saved,
+  and again at the next hook (the rows of the checkpoint's step are logged just *after*
+  ``ModelCheckpoint`` saves), so everything a checkpoint covers is on disk; and it warns on a
+  resumed fit whose loggers are Lightning's plain ones.
 
 Validation rows at the checkpoint's step are kept once: Lightning does not repeat a validation that
 ran after the checkpoint (it fast-forwards past it on resume). If the kill interrupted that
@@ -57,7 +60,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zer
 
 # ------------------------------------------------------------------------------------ CSV
 class _ContinuingWriter(ExperimentWriter):
-    """CSVLogger's writer without the deletion; drops rows at or after its first step."""
+    """CSVLogger's writer without the deletion: :meth:`continue_at` keeps the rows before a step."""
 
     def __init__(self, log_dir: str) -> None:
         super().__init__(log_dir)
@@ -69,11 +72,14 @@ class _ContinuingWriter(ExperimentWriter):
 
     def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
         if self.continued_at is None and step is not None:
-            self.continued_at = int(step)
-            self._continue_at(int(step))
+            self.continue_at(int(step))
         super().log_metrics(metrics_dict, step)
 
-    def _continue_at(self, step: int) -> None:
+    def continue_at(self, step: int) -> None:
+        """Keep the rows of metrics.csv with step ``< step`` and append after them (once)."""
+        if self.continued_at is not None:
+            return
+        self.continued_at = step
         path = Path(self.metrics_file_path)
         if not path.is_file():
             return
@@ -81,16 +87,18 @@ class _ContinuingWriter(ExperimentWriter):
         if header and rows:
             write_rows(path, header, rows)
             self.metrics_keys = list(header)  # later rows are appended under this header
-        else:
-            path.unlink()
-        if rows:
             rank_zero_info(f"metrics.csv continues at step {step} after {len(rows)} earlier row(s); "
                            f"{self.dropped_rows} row(s) from step {step} on were dropped")
+        else:
+            path.unlink()
 
 
 class ResumableCSVLogger(CSVLogger):
-    """``CSVLogger`` whose ``metrics.csv`` survives a resume: rows before the first step this run
-    logs are kept, later ones (logged by a killed run after its checkpoint) dropped."""
+    """``CSVLogger`` whose ``metrics.csv`` survives a resume: rows before the step the run
+    continues at are kept, later ones (logged by a killed run after its checkpoint) dropped.
+
+    :class:`ResumeCurves` calls :meth:`continue_at` with the restored step (0 for a fresh fit);
+    without it the step of the first row this logger writes is used."""
 
     @property
     @rank_zero_experiment
@@ -99,6 +107,10 @@ class ResumableCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ContinuingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def continue_at(self, step: int) -> None:
+        self.experiment.continue_at(step)
 
 
 def read_rows_before(path: Path, step: int) -> tuple[list[str], list[list[str]], int]:
@@ -131,17 +143,23 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 # ---------------------------------------------------------------------------- TensorBoard
 class ResumableTensorBoardLogger(TensorBoardLogger):
-    """``TensorBoardLogger`` that, when its first value has step ``s > 0`` (a resumed run), makes
-    TensorBoard ignore the events with step ``>= s`` of the folder's earlier event files."""
+    """``TensorBoardLogger`` that, continuing at step ``s > 0`` (a resumed run), makes TensorBoard
+    ignore the events with step ``>= s`` of the folder's earlier event files. The step comes from
+    :class:`ResumeCurves` (:meth:`continue_at`), or else is the step of the first value logged."""
 
-    _purged = False
+    _continued_at: int | None = None
+
+    @rank_zero_only
+    def continue_at(self, step: int) -> None:
+        if self._continued_at is None:
+            self._continued_at = step
+            if step > 0:
+                purge_tensorboard(self.experiment, step)
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        if not self._purged and step is not None:
-            self._purged = True
-            if step > 0:
-                purge_tensorboard(self.experiment, int(step))
+        if self._continued_at is None and step is not None:
+            self.continue_at(int(step))
         super().log_metrics(metrics, step)
 
 
@@ -170,17 +188,23 @@ def resumable_loggers(root: str) -> list:
 
 # ------------------------------------------------------------------------------- callback
 class ResumeCurves(Callback):
-    """Flushes every logger when a checkpoint is saved (and at the next hook, once the rows of
-    the checkpoint's step are logged), so a SIGKILL loses nothing the checkpoint covers; warns
-    when a resumed fit logs with Lightning's plain CSV or TensorBoard logger. One instance acts
-    (the CLI registers one; another one in a config does nothing)."""
+    """Flushes every logger when a checkpoint is saved (and at the next hook, once the rows of the
+    checkpoint's step are logged), so a SIGKILL loses nothing the checkpoint covers. At the first
+    batch (or validation) of a fit, once the checkpoint is restored, tells the resumable loggers
+    the step the curves continue at: the restored step on ``--ckpt_path`` resume, 0 for a fresh
+    fit (which then replaces an old metrics.csv, as Lightning does). Warns when a resumed fit logs
+    with Lightning's plain CSV or TensorBoard logger. One instance acts (the CLI registers one;
+    another one in a config does nothing)."""
 
     def __init__(self) -> None:
         self._active = False
+        self._start_pending = False
         self._flush_pending = False
+        self.continued_at: int | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._active = stage == "fit" and next(c for c in trainer.callbacks if isinstance(c, ResumeCurves)) is self
+        self._start_pending = self._active
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         plain = [type(lg).__name__ for lg in trainer.loggers if
@@ -191,6 +215,16 @@ class ResumeCurves(Callback):
                            "TensorBoard will show the steps logged after the checkpoint twice. Log with "
                            "genie_lit.callbacks.resume.ResumableCSVLogger / ResumableTensorBoardLogger "
                            "(genie-lit fit's defaults) to continue the curves.")
+
+    def _start(self, trainer: L.Trainer) -> None:
+        """Nothing is logged yet and the loops are restored: the next step to log is known."""
+        if not self._start_pending:
+            return
+        self._start_pending = False
+        self.continued_at = next_log_step(trainer) if trainer.ckpt_path is not None else 0
+        for logger in trainer.loggers:
+            if isinstance(logger, (ResumableCSVLogger, ResumableTensorBoardLogger)):
+                logger.continue_at(self.continued_at)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self._active:
@@ -204,9 +238,12 @@ class ResumeCurves(Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
+        self._start(trainer)
         self._flush_if_pending(trainer)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:  # the sanity check logs nothing and runs before the loops are restored
+            self._start(trainer)
         self._flush_if_pending(trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -217,6 +254,11 @@ class ResumeCurves(Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flush_if_pending(trainer)
+
+
+def next_log_step(trainer: L.Trainer) -> int:
+    """The step Lightning gives the next row logged during fit (``_batches_that_stepped``)."""
+    return int(getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step))
 
 
 def flush_loggers(trainer: L.Trainer) -> None:
