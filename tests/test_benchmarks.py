@@ -1,0 +1,72 @@
+"""The model benchmarks run end to end in --quick mode and write the documented JSON.
+
+Timings are not asserted (the CPU is shared); only that every figure the README quotes is there.
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(name: str, tmp_path: Path, monkeypatch, *args: str) -> dict:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbour common.py
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / f"{name}.json"
+    record = module.main(["--quick", "--out", str(out), *args])
+    written = json.loads(out.read_text())
+    assert written["results"] == json.loads(json.dumps(record["results"]))
+    machine = written["machine"]
+    assert {"torch", "threads", "load_average_at_start", "load_average_at_end"} <= set(machine)
+    assert len(machine["load_average_at_start"]) == 3
+    return written
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+
+
+@pytest.mark.slow
+def test_tokenizer_scaling_reports_time_memory_and_ratios(tmp_path, monkeypatch):
+    record = _run("tokenizer_scaling", tmp_path, monkeypatch, "--threads", "1")
+    variants = {"ST-ViViT", "ViT", "C-ViViT"}
+    frames = record["setup"]["frames"]
+    assert {(r["variant"], r["frames"]) for r in record["results"]} == {(v, t) for v in variants for t in frames}
+    for r in record["results"]:
+        assert _positive(r["step"]["median_s"]) and _positive(r["attention_gflops_forward"])
+        assert _positive(r["peak_step_bytes"]), r["memory"]  # measured in a subprocess
+    assert set(record["ratios"]) == variants
+    for ratio in record["ratios"].values():
+        assert {"time", "memory", "attention_flops", "frames"} <= set(ratio)
+        assert ratio["attention_flops"] >= 4 - 1e-9  # exact: at least linear growth in T
+
+
+def test_train_throughput_reports_every_component(tmp_path, monkeypatch):
+    record = _run("train_throughput", tmp_path, monkeypatch, "--threads", "1")
+    assert {r["component"] for r in record["results"]} == {"tokenizer", "lam", "dynamics", "cotrain"}
+    for r in record["results"]:
+        assert r["threads"] == 1 and _positive(r["frames_per_s"]) and _positive(r["step"]["median_s"])
+        assert r["frames_per_s"] == pytest.approx(r["batch"] * r["clip_length"] / r["step"]["median_s"])
+
+
+def test_play_fps_reports_cache_and_recompute_per_context(tmp_path, monkeypatch):
+    record = _run("play_fps", tmp_path, monkeypatch)
+    contexts = record["setup"]["contexts"]
+    seen = {(r["world"], r["maskgit_steps"], r["context"]) for r in record["results"]}
+    assert seen == {("quickstart", s, L) for s in (4, 8) for L in contexts} | {("coinrun", 25, L) for L in contexts}
+    for r in record["results"]:
+        assert _positive(r["fps_cache"]) and _positive(r["fps_no_cache"])
+        assert r["speedup"] == pytest.approx(r["no_cache"]["median_s"] / r["cache"]["median_s"])
+        assert r["attended_frames"] == min(r["context"] + 1, record["setup"]["context_length"])
+    assert coinrun_grid(record) == 256  # 64x64 at patch 4, even in quick mode
+    assert "quickstart_min_fps_cache_4_steps" in record["targets"]
+
+
+def coinrun_grid(record: dict) -> int:
+    return next(r["shape"]["tokens_per_frame"] for r in record["results"] if r["world"] == "coinrun")
