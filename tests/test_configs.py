@@ -1,5 +1,7 @@
 """Configs are data the tests check: every YAML in configs/ parses and instantiates."""
 
+import re
+
 import pytest
 import torch
 
@@ -8,8 +10,18 @@ from genie_lit.cli import GenieCLI
 
 import lightning as L
 
-COMPONENT_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if "model:" in p.read_text())
-PARTIAL_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if "model:" not in p.read_text())
+ALL_CONFIGS = sorted(CONFIGS.glob("*/*.yaml"))
+
+
+def overlay_base(path):
+    """``# overlay on: DIR/FILE.yaml`` in its first line: a file layered on that component config."""
+    match = re.match(r"# overlay on: (\S+)", path.read_text())
+    return CONFIGS / match.group(1) if match else None
+
+
+OVERLAY_CONFIGS = [p for p in ALL_CONFIGS if overlay_base(p) is not None]
+COMPONENT_CONFIGS = [p for p in ALL_CONFIGS if "model:" in p.read_text() and p not in OVERLAY_CONFIGS]
+PARTIAL_CONFIGS = [p for p in ALL_CONFIGS if "model:" not in p.read_text() and p not in OVERLAY_CONFIGS]
 BASE = CONFIGS / "tokenizer" / "st_vivit.yaml"
 
 
@@ -42,6 +54,15 @@ def test_partial_config_combines_with_a_component_config(config, video_dir, monk
                  "--trainer.strategy.class_path", "test_ddp.CPUFSDPStrategy"]
     cli = _instantiate([BASE, config], video_dir, extra)
     assert isinstance(cli.trainer, L.Trainer)
+
+
+@pytest.mark.parametrize("config", OVERLAY_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_overlay_config_combines_with_its_base(config, video_dir, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    base = overlay_base(config)
+    assert base.is_file(), f"{config} names a base config that does not exist: {base}"
+    cli = _instantiate([base, config], video_dir)
+    assert isinstance(cli.model, L.LightningModule) and isinstance(cli.trainer, L.Trainer)
 
 
 def _required_paths(config, request):

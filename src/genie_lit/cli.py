@@ -17,7 +17,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, ResumeCurves
 
 # subcommands beside Lightning's, as "module:function" taking the remaining argv (imported lazily)
 _EXTRA_COMMANDS = {
@@ -47,7 +48,9 @@ class GenieCLI(LightningCLI):
 
     When the config names no logger, a run logs to TensorBoard and CSV directly in
     ``trainer.default_root_dir`` (no ``version_N`` folders) and checkpoints go to its
-    ``checkpoints/``; so the run folder is stable and ``--ckpt_path last`` resumes it.
+    ``checkpoints/``; so the run folder is stable and ``--ckpt_path last`` resumes it. Those
+    loggers are the resumable ones and :class:`~genie_lit.callbacks.ResumeCurves` is added when
+    the config lacks it, so the curves of a killed run continue without gaps or duplicates.
     """
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
@@ -55,14 +58,17 @@ class GenieCLI(LightningCLI):
         if config.get("logger") in (None, True) and "logger" not in kwargs:
             root = config.get("default_root_dir") or os.getcwd()
             kwargs["logger"] = default_loggers(root)
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        if trainer.loggers and not any(isinstance(c, ResumeCurves) for c in trainer.callbacks):
+            trainer.callbacks.append(ResumeCurves())
+        return trainer
 
 
 def default_loggers(root: str) -> list:
-    """TensorBoard (when installed) and CSV loggers writing into ``root`` itself."""
-    loggers: list = [CSVLogger(root, name="", version="")]
+    """TensorBoard (when installed) and CSV loggers writing into ``root`` itself, both resumable."""
+    loggers: list = [ResumableCSVLogger(root, name="", version="")]
     try:
-        loggers.insert(0, TensorBoardLogger(root, name="", version="", default_hp_metric=False))
+        loggers.insert(0, ResumableTensorBoardLogger(root, name="", version="", default_hp_metric=False))
     except ModuleNotFoundError:  # tensorboard is a core dependency, but keep CSV working without it
         pass
     return loggers
@@ -72,17 +78,22 @@ def main(args: Sequence[str] | None = None) -> int | None:
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] in _EXTRA_COMMANDS:
         return _load_command(argv[0])(argv[1:])
-    GenieCLI(
+    lightning_cli(argv)
+    return 0
+
+
+def lightning_cli(argv: Sequence[str]) -> GenieCLI:
+    """Run a Lightning subcommand (``["fit", "--config", ...]``) and return the CLI (its trainer, model)."""
+    return GenieCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
-        args=argv,
+        args=list(argv),
         parser_kwargs={"description": DESCRIPTION, "formatter_class": argparse.RawDescriptionHelpFormatter},
     )
-    return 0
 
 
 def _load_command(name: str) -> Callable[[list[str]], int | None]:

@@ -1,0 +1,166 @@
+"""``genie-lit quickstart --out DIR``: from nothing to a trained, evaluated, playable world.
+
+Records a small multi-game Atari dataset (unless ``DIR/data`` has videos), trains the tokenizer,
+co-trains the latent action and dynamics models, evaluates on held-out episodes against the
+recorded true actions, and writes ``DIR/report.md`` with curves and rollouts per latent action.
+The stages are in :mod:`genie_lit.quickstart.pipeline`, the report in
+:mod:`genie_lit.quickstart.report`. A killed run continues where it stopped when run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from genie_lit.quickstart.pipeline import (
+    BUDGET_SHARES, STAGES, Clock, QuickstartError, QuickstartState, fit_args, has_videos, packaged_config, train_stage,
+)
+
+EPILOG = """stages: record -> tokenizer -> world (LAM + dynamics) -> evaluate -> report.
+Run the same command again after a crash or Ctrl-C: finished stages are skipped and training resumes from
+the stage's last checkpoint. On a GPU, scale up by adding YAML overlays, e.g.
+  genie-lit quickstart --out runs/qs --minutes 60 --accelerator gpu --world-config my_bigger_world.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genie-lit quickstart", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Record Atari gameplay, train the Genie tokenizer, co-train latent actions and dynamics, "
+        "evaluate on held-out episodes and write DIR/report.md (figures, curves, rollouts per action).")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (data, runs, eval and report go here)")
+    parser.add_argument("--minutes", type=float, default=30.0,
+                        help="time budget of the whole run in minutes (30: sized for 2 CPU cores); "
+                        f"{BUDGET_SHARES['tokenizer']:.0%} goes to the tokenizer, {BUDGET_SHARES['world']:.0%} to "
+                        "the world, the rest to recording and evaluation")
+    data = parser.add_argument_group("recording (when DIR/data holds no video)")
+    data.add_argument("--games", default="boxing,pong,breakout", help="Atari games (boxing,pong,breakout)")
+    data.add_argument("--episodes", type=int, default=10, help="episodes per game, 1 val and 1 test among them (10)")
+    data.add_argument("--steps", type=int, default=500, help="transitions per episode (500)")
+    data.add_argument("--seed", type=int, default=0, help="seed of recording and training (0)")
+    scale = parser.add_argument_group("models and hardware")
+    scale.add_argument("--tokenizer-config", action="append", default=[], metavar="YAML",
+                       help="extra YAML layered on the tokenizer stage (repeatable)")
+    scale.add_argument("--world-config", action="append", default=[], metavar="YAML",
+                       help="extra YAML layered on the world stage (repeatable)")
+    scale.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu"),
+                       help="auto: gpu when CUDA is available, else cpu with configs/trainer/cpu.yaml")
+    scale.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--eval-clips", type=int, default=32, help="held-out clips for the clip metrics (32)")
+    evaluation.add_argument("--no-fvd", action="store_true", help="skip FVD (I3D is ~0.6 s per clip on a CPU)")
+    evaluation.add_argument("--fvd-weights", help="local I3D weights file for standard FVD")
+    evaluation.add_argument("--videos", type=int, default=1, help="held-out prompts per game for the report's "
+                            "rollouts, one mp4 each with every latent action held (1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0:
+        parser.error("--minutes must be > 0, --episodes >= 3 (train, val, test), --steps >= 16, --eval-clips >= 1 "
+                     "and --videos >= 0")
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        report = run(args, shlex.join(["genie-lit", "quickstart", *argv]))
+    except (QuickstartError, FileNotFoundError) as err:
+        print(f"genie-lit quickstart: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run the same command again to continue from {args.out}", file=sys.stderr)
+        return 130
+    finally:
+        torch.set_num_threads(threads)
+    print(f"[quickstart] report: {report}")
+    return 0
+
+
+def say(message: str) -> None:
+    print(f"[quickstart] {message}", flush=True)
+
+
+def run(args: argparse.Namespace, command: str) -> Path:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    state = QuickstartState.load(out)
+    accelerator = args.accelerator
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    for config in [*args.tokenizer_config, *args.world_config]:
+        if not Path(config).is_file():
+            raise QuickstartError(f"config {config} does not exist")
+    state.settings.update(command=command, minutes=args.minutes, accelerator=accelerator, games=args.games,
+                          episodes=args.episodes, steps=args.steps, seed=args.seed)
+    state.save()
+    budget = args.minutes * 60
+    data_dir = out / "data"
+    started = time.perf_counter()
+
+    if not state.done("record"):
+        with Clock(state, "record") as clock:
+            if has_videos(data_dir):
+                say(f"using the videos already in {data_dir}")
+                clock.extra["recorded"] = False
+            else:
+                from genie_lit.data.record import record_atari
+
+                say(f"recording {args.episodes} episodes x {args.steps} steps of {args.games} into {data_dir}")
+                record_atari(data_dir, [g for g in args.games.split(",") if g.strip()], episodes=args.episodes,
+                             steps=args.steps, seed=args.seed, val_episodes=1, test_episodes=1, mode="overwrite",
+                             progress=True)
+                clock.extra["recorded"] = True
+            clock.finished = True
+
+    seed = ["--seed_everything", str(args.seed)]
+    stages = {
+        "tokenizer": ([packaged_config("tokenizer", "st_vivit.yaml")],
+                      [packaged_config("quickstart", "tokenizer.yaml"), *args.tokenizer_config], seed),
+        "world": ([packaged_config("genie", "cotrain.yaml")],
+                  [packaged_config("quickstart", "world.yaml"), *args.world_config],
+                  [*seed, "--model.tokenizer_ckpt", str(out / "tokenizer" / "checkpoints" / "last.ckpt")]),
+    }
+    for stage, (component, extra, overrides) in stages.items():
+        if state.done(stage):
+            say(f"{stage}: done ({state.seconds(stage):.0f} s), skipped")
+            continue
+        root = out / stage
+        seconds = BUDGET_SHARES[stage] * budget
+        resumed = (root / "checkpoints" / "last.ckpt").exists()
+        say(f"{stage}: training for up to {seconds / 60:.1f} min into {root}" + (" (resuming)" if resumed else ""))
+        with Clock(state, stage) as clock:
+            summary = train_stage(fit_args(component, extra, data_dir, root, seconds, accelerator, overrides))
+            if summary["interrupted"]:
+                raise KeyboardInterrupt
+            clock.extra.update(summary)
+            clock.finished = True
+
+    world_ckpt = out / "world" / "checkpoints" / "last.ckpt"
+    if not state.done("evaluate"):
+        from genie_lit.evaluation import evaluate_world, write_report
+
+        say("evaluate: tokenizer, next frame, ΔtPSNR, FVD, latent actions vs true actions on held-out episodes")
+        with Clock(state, "evaluate") as clock:
+            device = "cuda" if accelerator == "gpu" else "cpu"
+            results = evaluate_world(world_ckpt, data_dir, max_clips=args.eval_clips, fvd=not args.no_fvd,
+                                     fvd_weights=args.fvd_weights, device=device, seed=args.seed)
+            results["command"] = f"genie-lit evaluate --ckpt {world_ckpt} --data {data_dir}"
+            write_report(results, out / "eval")
+            clock.finished = True
+
+    from genie_lit.quickstart.report import write_quickstart_report
+
+    with Clock(state, "report") as clock:
+        report = write_quickstart_report(out, state, args.videos, args.seed)
+        clock.finished = True
+    say(f"all stages done in {sum(state.seconds(s) for s in STAGES):.0f} s in total "
+        f"({time.perf_counter() - started:.0f} s in this call)")
+    return report

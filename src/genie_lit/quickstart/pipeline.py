@@ -1,0 +1,143 @@
+"""The stages of ``genie-lit quickstart`` and the state that lets a killed run continue.
+
+Stages, in order (Bruce et al., 2024, §3 "Training": the tokenizer first, then LAM and dynamics
+co-trained over the frozen tokenizer):
+
+1. ``record``: a small multi-game Atari recording in ``DIR/data`` (skipped when ``DIR/data`` already
+   holds a recording or any video: bring your own data by putting it there);
+2. ``tokenizer``: ``genie-lit fit`` of ``configs/tokenizer/st_vivit.yaml`` into ``DIR/tokenizer``;
+3. ``world``: ``genie-lit fit`` of ``configs/genie/cotrain.yaml`` over that tokenizer into ``DIR/world``;
+4. ``evaluate``: ``genie-lit evaluate`` on the held-out (test) episodes into ``DIR/eval``;
+5. ``report``: ``DIR/report.md`` with the figures, PNG curves and mp4 rollouts per latent action.
+
+``DIR/quickstart.json`` records each finished stage and its wall time. Run the same command again
+after a kill: finished stages are skipped and a training stage that has ``checkpoints/last.ckpt``
+resumes from it (``--ckpt_path last``; its time budget counts the time already spent, because
+Lightning's ``Timer`` state travels in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "quickstart.json"
+FORMAT = "genie_lit.quickstart/1"
+STAGES = ("record", "tokenizer", "world", "evaluate", "report")
+# share of the time budget given to each training stage; the rest is recording, evaluation, report
+BUDGET_SHARES = {"tokenizer": 0.3, "world": 0.57}
+
+
+def packaged_config(*parts: str) -> str:
+    """Path of a YAML file shipped in ``genie_lit/configs`` (the repository's ``configs/``)."""
+    return str(files("genie_lit").joinpath("configs", *parts))
+
+
+@dataclass
+class QuickstartState:
+    """What ``DIR/quickstart.json`` holds: finished stages with their wall times, the settings."""
+
+    path: Path
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, out: Path) -> QuickstartState:
+        path = out / STATE_FILE
+        if not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as err:
+            raise QuickstartError(f"{path} is not valid JSON ({err}); delete it to start the quickstart afresh") from err
+        if data.get("format") != FORMAT:
+            raise QuickstartError(f"{path} was not written by this version of genie-lit quickstart; "
+                                  "choose another --out or delete the file")
+        return cls(path, dict(data.get("stages", {})), dict(data.get("settings", {})))
+
+    def done(self, stage: str) -> bool:
+        return bool(self.stages.get(stage, {}).get("done"))
+
+    def seconds(self, stage: str) -> float:
+        return float(self.stages.get(stage, {}).get("seconds", 0.0))
+
+    def add_time(self, stage: str, seconds: float, done: bool, **extra: Any) -> None:
+        entry = self.stages.setdefault(stage, {"seconds": 0.0, "done": False})
+        entry["seconds"] = round(entry.get("seconds", 0.0) + seconds, 1)
+        entry["done"] = done
+        entry.update(extra)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"format": FORMAT, "settings": self.settings, "stages": self.stages}, indent=1))
+        tmp.replace(self.path)
+
+
+class QuickstartError(ValueError):
+    """A setting or a folder the quickstart cannot work with (exit code 2)."""
+
+
+def max_time(seconds: float) -> str:
+    """Lightning's ``max_time`` string ``DD:HH:MM:SS`` for ``seconds`` (at least one minute)."""
+    total = max(60, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days:02d}:{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, root: Path, seconds: float,
+             accelerator: str, overrides: list[str]) -> list[str]:
+    """``genie-lit fit`` arguments of one training stage; resumes from ``root``'s last checkpoint."""
+    configs = [*component]
+    if accelerator == "cpu":
+        configs.append(packaged_config("trainer", "cpu.yaml"))
+    configs += [packaged_config("quickstart", "atari_data.yaml"), *extra_configs]
+    args = ["fit"]
+    for config in configs:
+        args += ["--config", config]
+    args += ["--data.data_dir", str(data_dir), "--trainer.default_root_dir", str(root),
+             "--trainer.max_time", max_time(seconds), *overrides]
+    if accelerator != "cpu":
+        args += ["--trainer.accelerator", accelerator]
+    if (root / "checkpoints" / "last.ckpt").exists():
+        args += ["--ckpt_path", "last"]
+    return args
+
+
+def train_stage(args: list[str]) -> dict[str, Any]:
+    """Run ``genie-lit fit`` in this process; returns what the report needs of the run."""
+    from genie_lit.cli import lightning_cli
+
+    cli = lightning_cli(args)
+    trainer = cli.trainer
+    return {"interrupted": bool(trainer.interrupted), "global_step": int(trainer.global_step),
+            "parameters": sum(p.numel() for p in cli.model.parameters() if p.requires_grad)}
+
+
+def has_videos(folder: Path) -> bool:
+    from genie_lit.data.index import VIDEO_EXTENSIONS
+
+    return folder.is_dir() and any(p.suffix.lower() in VIDEO_EXTENSIONS for p in folder.rglob("*") if p.is_file())
+
+
+class Clock:
+    """Wall time of a stage, added to the state whether the stage finishes or fails."""
+
+    def __init__(self, state: QuickstartState, stage: str) -> None:
+        self.state, self.stage = state, stage
+
+    def __enter__(self) -> Clock:
+        self.start = time.perf_counter()
+        self.extra: dict[str, Any] = {}
+        self.finished = False
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.state.add_time(self.stage, time.perf_counter() - self.start, self.finished and exc is None, **self.extra)

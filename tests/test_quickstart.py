@@ -1,0 +1,95 @@
+"""``genie-lit quickstart``: record -> tokenizer -> world -> evaluate -> report, with tiny models; a
+second run skips finished stages and resumes an unfinished one from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+from genie_lit.cli import main
+from genie_lit.data.video_io import probe
+from genie_lit.quickstart.pipeline import STAGES, max_time
+
+pytest.importorskip("ale_py")
+
+STEPS = TINY / "quickstart_steps.yaml"
+TINY_ARGS = ["--games", "pong,breakout", "--episodes", "3", "--steps", "40", "--tokenizer-config",
+             str(TINY / "tiny_tokenizer.yaml"), "--tokenizer-config", str(STEPS), "--world-config",
+             str(TINY / "tiny_cotrain.yaml"), "--world-config", str(STEPS), "--accelerator", "cpu", "--eval-clips", "2",
+             "--no-fvd", "--minutes", "5"]
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quickstart")
+    assert main(["quickstart", "--out", str(out), *TINY_ARGS]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_quickstart_writes_every_stage_and_the_report(quickstart_run):
+    out = quickstart_run
+    state = json.loads((out / "quickstart.json").read_text())
+    assert all(state["stages"][s]["done"] for s in STAGES)
+    assert state["stages"]["record"]["recorded"] is True
+    assert state["stages"]["tokenizer"]["global_step"] == 3 and state["stages"]["world"]["global_step"] == 3
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    splits = {e["split"] for e in manifest["episodes"]}
+    assert splits == {"train", "val", "test"}  # one held-out test episode per game for the evaluation
+    for stage in ("tokenizer", "world"):
+        assert (out / stage / "checkpoints" / "last.ckpt").is_file() and (out / stage / "metrics.csv").is_file()
+    results = json.loads((out / "eval" / "eval.json").read_text())
+    assert results["split"] == "test" and results["kind"] == "world"
+    report = json.loads((out / "report.json").read_text())
+    figures = report["figures"]
+    for key in ("tokenizer_psnr", "delta_psnr", "action_nmi", "action_nmi_chance", "few_shot_chance"):
+        assert key in figures
+    assert figures["action_nmi"] == results["latent_actions"]["mean"]["nmi"]
+    text = (out / "report.md").read_text()
+    assert "latent action NMI" in text and "Wall time per stage" in text and "Δ4PSNR" in text
+    # one video per game: the real continuation and one panel per latent action, 16 frames
+    assert sorted(Path(v).name for v in report["videos"]) == ["breakout_prompt0_actions.mp4",
+                                                              "pong_prompt0_actions.mp4"]
+    assert probe(out / report["videos"][0]).num_frames == 16
+
+
+@pytest.mark.slow
+def test_quickstart_again_skips_finished_stages_and_resumes_the_unfinished(quickstart_run, capsys):
+    out = quickstart_run
+    tokenizer_ckpt = out / "tokenizer" / "checkpoints" / "last.ckpt"
+    before = tokenizer_ckpt.stat().st_mtime_ns
+    state = json.loads((out / "quickstart.json").read_text())
+    state["stages"]["world"]["done"] = False  # as if the run had been killed during the world stage
+    del state["stages"]["evaluate"]
+    (out / "quickstart.json").write_text(json.dumps(state))
+    capsys.readouterr()
+    assert main(["quickstart", "--out", str(out), *TINY_ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert "tokenizer: done" in printed and "skipped" in printed
+    assert "world: training" in printed and "(resuming)" in printed
+    assert tokenizer_ckpt.stat().st_mtime_ns == before
+    state = json.loads((out / "quickstart.json").read_text())
+    assert state["stages"]["world"]["done"] and state["stages"]["evaluate"]["done"]
+
+
+def test_quickstart_bad_settings_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quickstart", "--out", str(tmp_path), "--minutes", "0"])
+    assert exit_info.value.code == 2
+    assert "--minutes must be > 0" in capsys.readouterr().err
+    assert main(["quickstart", "--out", str(tmp_path), "--world-config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml does not exist" in capsys.readouterr().err
+
+
+def test_quickstart_refuses_a_state_file_it_did_not_write(tmp_path, capsys):
+    (tmp_path / "quickstart.json").write_text('{"format": "something else"}')
+    assert main(["quickstart", "--out", str(tmp_path), "--accelerator", "cpu"]) == 2
+    assert "not written by this version" in capsys.readouterr().err
+
+
+def test_max_time_is_lightning_format():
+    assert max_time(3600 * 25 + 61) == "01:01:01:01"
+    assert max_time(5) == "00:00:01:00"  # at least a minute
