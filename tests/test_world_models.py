@@ -50,7 +50,7 @@ def test_lam_decoder_sees_only_past_frames_and_actions():
 
 
 def test_lam_output_and_codebook_seeded_after_warmup():
-    lam = tiny_lam(warmup_steps=2).train()
+    lam = tiny_lam(warmup_steps=2, assignment="nearest").train()
     video = torch.rand(3, 4, 3, 16, 16)
     for _ in range(2):
         assert lam.in_warmup()
@@ -61,6 +61,45 @@ def test_lam_output_and_codebook_seeded_after_warmup():
     assert out.prediction.shape == (3, 3, 3, 16, 16)
     assert out.actions.shape == (3, 3) and out.actions.max() < 4
     assert lam.infer_actions(video).shape == (3, 3)
+
+
+@pytest.mark.parametrize("assignment", ["search", "nearest"])
+def test_lam_decoder_is_causal_in_both_assignments(assignment):
+    lam = tiny_lam(assignment=assignment).eval()
+    video, codes = torch.rand(1, 5, 3, 16, 16), torch.randn(1, 5, 8)
+    changed = video.clone()
+    changed[:, 3:] = torch.rand_like(changed[:, 3:])
+    with torch.no_grad():
+        assert (lam.predict_next(video, codes)[:, :3] - lam.predict_next(changed, codes)[:, :3]).abs().max() <= 1e-6
+
+
+def test_search_assigns_the_code_whose_prediction_is_best():
+    """The E-step: every transition is trained on the code with the lowest next-frame error, and
+    the encoder's cross-entropy target is that code."""
+    lam = tiny_lam(change_weight=0.0)
+    with torch.no_grad():  # make the codes matter: a random, non-zero action head
+        for param in lam.head.parameters():
+            param.normal_(0, 0.5)
+    video = torch.rand(2, 4, 3, 16, 16)
+    lam.train()
+    out = lam.compute(video)
+    codes = lam.quantizer.codes()
+    with torch.no_grad():
+        trunk = lam.decode_trunk(video[:, :-1])
+        errors = torch.stack([(lam.decode_head(trunk, video[:, :-1], c.expand(2, 3, -1)) - video[:, 1:]).pow(2)
+                              .mean((2, 3, 4)) for c in codes])
+    best = errors.min(dim=0).values.mean()
+    assert torch.allclose(out.recon_loss, best, atol=1e-6)
+    assert out.actions.shape == (2, 3) and out.loss.requires_grad
+
+
+def test_search_needs_explicit_codes():
+    from genie_lit.nn import FiniteScalarQuantizer
+
+    with pytest.raises(ValueError, match="needs a VectorQuantizer"):
+        LatentActionModel(encoder=STTransformer(dim=32, depth=1, num_heads=4),
+                          decoder=STTransformer(dim=32, depth=1, num_heads=4),
+                          quantizer=FiniteScalarQuantizer(levels=(2, 2, 2)), image_size=16, patch_size=4)
 
 
 def test_lam_rejects_single_frames():

@@ -7,17 +7,25 @@ quantises it into the discrete latent action ``a_t``. The decoder sees ``x_1..x_
 picks the action index.
 
 Guarding against collapse (see DESIGN.md "Calibration"): a plain LAM on Atari ends with one code
-per game, because the controllable sprite is a few pixels of a mostly static frame. This LAM
+per game, because the controllable sprite is a few pixels of a mostly static frame and the
+nearest-code assignment follows whatever dominates the encoder's latent (the game). This LAM
 
 1. feeds the encoder each frame *and its difference from the previous frame*, so motion is
    explicit in the input;
 2. predicts ``x_{t+1}`` as a residual over ``x_t`` from the whole causal history, so the
    decoder can explain what the player does not control (ball, enemies) without the action;
-3. weights the loss on pixels that change between ``x_t`` and ``x_{t+1}`` (``change_weight``),
-   so the few pixels the action moves matter as much as the static background;
-4. trains the bottleneck continuously (l2-normalised, with noise) for ``warmup_steps`` and then
-   seeds the codebook by k-means on the encoder's latents, so every code starts on a populated
-   mode of real transitions instead of dying at initialisation; dead codes are restarted after.
+3. by default (``assignment="search"``) assigns codes by *what they explain*, not by where the
+   encoder's latent falls: a hard-EM step tries every code in the decoder's action head and
+   gives each transition the code whose predicted next frame is best; the encoder learns to
+   predict that code (a classifier over cosine similarities to the codebook, so play's
+   nearest-code lookup agrees). Codes that win nothing are restarted beside a used code. The
+   action enters after the decoder trunk, so trying all |A| codes costs |A| small head passes,
+   not |A| decoders. Measured on a moving square with a bouncing distractor (tests) and on
+   Atari (CHANGELOG): NMI with the true actions several times that of ``"nearest"``;
+4. ``assignment="nearest"`` is the classic VQ-VAE LAM, kept for comparison: straight-through
+   nearest code, a continuous warm-up of ``warmup_steps`` and k-means seeding of the codebook;
+5. optionally weights the loss on pixels that change between ``x_t`` and ``x_{t+1}``
+   (``change_weight``).
 
 With ``input_type="tokens"`` the encoder and decoder see the frozen tokenizer's code vectors
 instead of pixels (the paper's Table 2 ablation); the target is still the next frame's pixels.
@@ -39,7 +47,7 @@ from genie_lit.metrics.latent_actions import LatentActionAgreement
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
 from genie_lit.models.checkpoints import freeze, load_module
 from genie_lit.models.tokenizer import VideoTokenizer
-from genie_lit.nn import VectorQuantizer, VideoBackbone, grid_size, patchify, unpatchify
+from genie_lit.nn import VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, unpatchify
 
 
 @dataclass
@@ -66,10 +74,19 @@ class LatentActionModel(GenieModule):
         token_dim: code dimension of that tokenizer (checked when it is attached).
         change_weight: extra loss weight of pixels that change between consecutive frames.
         change_threshold: a pixel "changes" when any channel moves more than this (in [0, 1]).
-        warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ.
+        warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest).
         warmup_noise: std of the noise added to the unit-norm latent during warm-up.
         pooling: how a frame's encoder tokens become one latent: ``"max"`` (default), ``"mean"`` or
             ``"attention"``.
+        assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``)
+            or ``"nearest"`` (classic VQ: the code nearest the encoder's latent).
+        search_temperature: temperature of the encoder's cosine logits over the codes (search).
+        head_hidden: hidden width of the search decoder's action head.
+        restart_noise: std of the noise added to a restarted code (search).
+        null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
+            code, which teaches the trunk to explain what needs no action (search).
+        context_transitions: first transitions of each clip that only give the decoder history:
+            no loss and no assignment (search), so the ball's velocity is known before a code is chosen.
     """
 
     def __init__(
@@ -88,6 +105,12 @@ class LatentActionModel(GenieModule):
         warmup_steps: int = 300,
         warmup_noise: float = 0.2,
         pooling: Literal["max", "mean", "attention"] = "max",
+        assignment: Literal["search", "nearest"] = "search",
+        search_temperature: float = 0.1,
+        head_hidden: int = 256,
+        restart_noise: float = 0.05,
+        null_action_weight: float = 0.0,
+        context_transitions: int = 0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -99,8 +122,13 @@ class LatentActionModel(GenieModule):
         self.input_type, self.token_dim = input_type, token_dim
         self.change_weight, self.change_threshold = change_weight, change_threshold
         self.warmup_steps, self.warmup_noise = warmup_steps, warmup_noise
-        self.pooling = pooling
+        self.pooling, self.assignment, self.search_temperature = pooling, assignment, search_temperature
+        self.restart_noise, self.null_action_weight = restart_noise, null_action_weight
+        self.context_transitions = context_transitions
         self.encoder, self.decoder = encoder, decoder
+        if assignment == "search" and not hasattr(self.quantizer, "track_usage"):
+            raise ValueError(f"assignment='search' needs a VectorQuantizer (explicit codes); got "
+                             f"{type(self.quantizer).__name__}: use assignment='nearest' with it")
         num_patches, patch_dim = self.grid[0] * self.grid[1], channels * patch_size**2
         self._tokenizer: list[VideoTokenizer] = []  # a list keeps it out of state_dict and parameters
         if input_type == "tokens":
@@ -116,9 +144,16 @@ class LatentActionModel(GenieModule):
         self.decoder_embed = nn.Linear(frame_dim, decoder.dim)
         self.decoder_pos = nn.Parameter(torch.randn(num_patches, decoder.dim) * 0.02)
         self.action_embed = nn.Linear(self.quantizer.dim, decoder.dim)
-        self.head = nn.Linear(decoder.dim, patch_dim)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if assignment == "search":  # the action enters after the trunk: a non-linear per-token head
+            self.head = nn.Sequential(nn.LayerNorm(decoder.dim), nn.Linear(decoder.dim, head_hidden), nn.GELU(),
+                                      nn.Linear(head_hidden, patch_dim))
+        elif assignment == "nearest":  # the action is added to the decoder's input tokens
+            self.head = nn.Linear(decoder.dim, patch_dim)
+        else:
+            raise ValueError(f"assignment must be 'search' or 'nearest', got {assignment!r}")
+        last = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         self.register_buffer("steps_trained", torch.zeros((), dtype=torch.long))
         self._warmup_latents: list[Tensor] = []
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
@@ -170,6 +205,8 @@ class LatentActionModel(GenieModule):
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:
         """Frames ``x_1..x_{T-1}`` (``b t c h w``, T-1 of them) and action codes ``b (T-1) e``
         -> predicted ``x_2..x_T`` ``b (T-1) c h w``."""
+        if self.assignment == "search":
+            return self.decode_head(self.decode_trunk(video, frames), video, codes)
         x = self._frames(video) if frames is None else frames
         h = self.decoder_embed(x) + self.decoder_pos + self.action_embed(codes)[:, :, None]
         residual = self.head(self.decoder(h))
@@ -186,6 +223,8 @@ class LatentActionModel(GenieModule):
             raise ValueError(f"the latent action model needs clips of at least 2 frames, got {video.shape[1]}")
         frames = self._frames(video)
         latents = self.encode_latents(video, frames)
+        if self.assignment == "search":
+            return self._compute_search(video, frames, latents)
         out = self.quantizer(latents)
         codes = out.quantized
         if self.training and self.in_warmup():
@@ -194,8 +233,7 @@ class LatentActionModel(GenieModule):
             self._collect_for_codebook(latents.detach())
         prediction = self.predict_next(video[:, :-1], codes, frames[:, :-1])
         target, previous = video[:, 1:], video[:, :-1]
-        changed = (target - previous).abs().amax(dim=2, keepdim=True) > self.change_threshold
-        weight = 1.0 + self.change_weight * changed.float()
+        weight = self._change_weight(previous, target)
         error = (prediction - target).pow(2)
         recon_loss = error.mean()
         weighted = (weight * error).mean() / weight.mean()
@@ -203,6 +241,62 @@ class LatentActionModel(GenieModule):
         if self.training:
             self.steps_trained += 1
         return LAMOutput(weighted + quantizer_loss, recon_loss, prediction, out.indices, out.usage, out.perplexity)
+
+    def _change_weight(self, previous: Tensor, target: Tensor) -> Tensor:
+        changed = (target - previous).abs().amax(dim=2, keepdim=True) > self.change_threshold
+        return 1.0 + self.change_weight * changed.float()
+
+    def _compute_search(self, video: Tensor, frames: Tensor, latents: Tensor) -> LAMOutput:
+        """Hard EM over the action codebook (``assignment="search"``).
+
+        E-step: the decoder trunk runs once over ``x_1..x_t``; the small action head then predicts
+        ``x_{t+1}`` with *every* code, and each transition is assigned the code whose prediction
+        has the lowest (change-weighted) error. M-step: the decoder is trained on its assigned
+        code, and the encoder to predict the assignment from ``x_1..x_{t+1}``: cross-entropy over
+        the cosine similarities between its latent and the codes (so play's nearest-code lookup
+        picks the same code). A code that wins no transition for ``restart_after_steps`` steps is
+        restarted beside a used one (it splits that code's transitions)."""
+        codes = self.quantizer.codes()
+        previous, target = video[:, :-1], video[:, 1:]
+        b, t = target.shape[:2]
+        weight = self._change_weight(previous, target)
+        trunk = self.decode_trunk(previous, frames[:, :-1])
+        with torch.no_grad():
+            detached = trunk.detach()
+            errors = torch.stack([
+                (weight * (self.decode_head(detached, previous, code.expand(b, t, -1)) - target).pow(2)).mean((2, 3, 4))
+                for code in codes
+            ])  # K b t
+            winner = errors.argmin(dim=0)
+        logits = F.normalize(latents, dim=-1) @ codes.t() / self.search_temperature
+        chosen = logits.argmax(dim=-1)
+        # training follows the assignment; evaluation reports the encoder's own choice (what play uses)
+        prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])
+        error = (prediction - target).pow(2)
+        # the first transitions of a clip only give the decoder history (``context_transitions``)
+        k = min(self.context_transitions, t - 1)
+        w = weight[:, k:]
+        weighted = (w * error[:, k:]).mean() / w.mean()
+        if self.null_action_weight > 0:  # the trunk alone explains what needs no action
+            null = self.decode_head(trunk, previous, torch.zeros_like(codes[winner]))
+            weighted = weighted + self.null_action_weight * (w * (null - target)[:, k:].pow(2)).mean() / w.mean()
+        encoder_loss = F.cross_entropy(logits[:, k:].reshape(-1, codes.shape[0]), winner[:, k:].reshape(-1))
+        if self.training:
+            self.quantizer.track_usage(winner[:, k:], codes[winner[:, k:].reshape(-1)].detach(), noise=self.restart_noise)
+            self.steps_trained += 1
+        _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
+        return LAMOutput(weighted + encoder_loss, error.mean(), prediction, chosen, usage, perplexity)
+
+    def decode_trunk(self, video: Tensor, frames: Tensor | None = None) -> Tensor:
+        """Search decoder trunk: frames ``x_1..x_t`` -> features ``b t n d`` (no action yet)."""
+        x = self._frames(video) if frames is None else frames
+        return self.decoder(self.decoder_embed(x) + self.decoder_pos)
+
+    def decode_head(self, trunk: Tensor, video: Tensor, codes: Tensor) -> Tensor:
+        """Search decoder head: trunk features and action codes ``b t e`` -> next frames ``b t c h w``."""
+        residual = self.head(trunk + self.action_embed(codes)[:, :, None])
+        previous = patchify(video * 2 - 1, self.patch_size)
+        return (unpatchify(previous + residual, self.patch_size, *self.image_size) + 1) / 2
 
     @torch.no_grad()
     def _collect_for_codebook(self, latents: Tensor) -> None:

@@ -2,7 +2,7 @@
 
 from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention, TemporalAttention, time_mask
 from genie_lit.nn.patches import grid_size, patchify, unpatchify
-from genie_lit.nn.quantizer import FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer
+from genie_lit.nn.quantizer import FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, histogram_stats
 from genie_lit.nn.transformer import SpacetimeTransformer, SpatialTransformer, STTransformer, VideoBackbone
 
 __all__ = [

@@ -29,7 +29,7 @@ class QuantizerOutput:
     perplexity: Tensor  # exp(entropy) of the batch's code histogram
 
 
-def _histogram_stats(indices: Tensor, codebook_size: int) -> tuple[Tensor, Tensor, Tensor]:
+def histogram_stats(indices: Tensor, codebook_size: int) -> tuple[Tensor, Tensor, Tensor]:
     counts = torch.bincount(indices.reshape(-1), minlength=codebook_size).float()
     probs = counts / counts.sum().clamp_min(1.0)
     perplexity = torch.exp(-(probs * torch.log(probs.clamp_min(1e-10))).sum())
@@ -90,7 +90,7 @@ class VectorQuantizer(nn.Module):
         chosen = codes[indices]
         loss = F.mse_loss(chosen, flat.detach()) + self.commitment_weight * F.mse_loss(flat, chosen.detach())
         quantized = flat + (chosen - flat).detach()
-        counts, usage, perplexity = _histogram_stats(indices, self.codebook_size)
+        counts, usage, perplexity = histogram_stats(indices, self.codebook_size)
         if self.training and self.restart_after_steps > 0:
             self._restart_dead_codes(counts, flat.detach())
         return QuantizerOutput(
@@ -98,7 +98,14 @@ class VectorQuantizer(nn.Module):
         )
 
     @torch.no_grad()
-    def _restart_dead_codes(self, counts: Tensor, candidates: Tensor) -> None:
+    def track_usage(self, indices: Tensor, candidates: Tensor, noise: float = 1e-3) -> None:
+        """Count uses of externally chosen ``indices`` and restart codes unused for
+        ``restart_after_steps`` calls from ``candidates`` (``N x dim``) plus ``noise``."""
+        counts = torch.bincount(indices.reshape(-1), minlength=self.codebook_size).float()
+        self._restart_dead_codes(counts, candidates, noise)
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, counts: Tensor, candidates: Tensor, noise: float = 1e-3) -> None:
         distributed = dist.is_available() and dist.is_initialized()
         if distributed:  # every process must see the same usage, or codebooks drift apart
             dist.all_reduce(counts)
@@ -108,7 +115,7 @@ class VectorQuantizer(nn.Module):
         if num_dead == 0:
             return
         picks = torch.randint(0, candidates.shape[0], (num_dead,), device=candidates.device)
-        fresh = candidates[picks] + 1e-3 * torch.randn_like(candidates[picks])
+        fresh = candidates[picks] + noise * torch.randn_like(candidates[picks])
         if distributed:
             dist.broadcast(fresh, src=0)
         self.codebook.data[dead] = fresh.to(self.codebook.dtype)
@@ -188,7 +195,7 @@ class FiniteScalarQuantizer(nn.Module):
         half_width = torch.div(self._levels, 2, rounding_mode="floor")
         quantized = rounded / half_width
         indices = ((rounded.round() + half_width).long() * self._basis).sum(-1)
-        _, usage, perplexity = _histogram_stats(indices, self.codebook_size)
+        _, usage, perplexity = histogram_stats(indices, self.codebook_size)
         return QuantizerOutput(quantized.to(z.dtype), indices, z.new_zeros(()), usage, perplexity)
 
     def embed(self, indices: Tensor) -> Tensor:
