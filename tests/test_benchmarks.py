@@ -70,3 +70,14 @@ def test_play_fps_reports_cache_and_recompute_per_context(tmp_path, monkeypatch)
 
 def coinrun_grid(record: dict) -> int:
     return next(r["shape"]["tokens_per_frame"] for r in record["results"] if r["world"] == "coinrun")
+
+
+@pytest.mark.slow
+def test_lam_assignment_scores_every_variant_against_true_actions(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    record = _run("lam_assignment", tmp_path, monkeypatch)
+    assert [r["variant"] for r in record["results"]] == ["nearest", "search", "oracle"]
+    for r in record["results"]:
+        assert r["steps"] >= 1 and r["labelled"] > 0
+        assert 0 <= r["nmi"] <= 1 and 0 <= r["nmi_chance"] <= 1
+        assert set(r["games"]) == {"boxing", "breakout", "pong"}
