@@ -85,8 +85,10 @@ class DynamicsModel(GenieModule):
             raise ValueError(f"action {bad} is outside the valid range 0..{self.num_actions - 1}")
 
     def forward(self, tokens: Tensor, actions: Tensor, positions: Tensor | None = None,
-                cache: list[KVCache] | None = None, commit: bool = False, first_frame: bool | None = None) -> Tensor:
-        """Logits ``b t n V`` for token ids ``b t n`` (``mask_id`` where masked).
+                cache: list[KVCache] | None = None, commit: bool = False, first_frame: bool | None = None,
+                window: int | None = None) -> Tensor:
+        """Logits ``b t n V`` for token ids ``b t n`` (``mask_id`` where masked); with ``window``
+        each frame attends to the last ``window`` frames only (what the sliding cache computes).
 
         ``actions`` is ``b t``: entry ``t`` is the action *into* frame ``t``; use
         ``num_actions`` ("no action") for a first frame. See :meth:`actions_into_frames`.
@@ -97,7 +99,7 @@ class DynamicsModel(GenieModule):
             x = x + action
         else:
             x = torch.cat((action, x), dim=2)
-        h = self.backbone(x, positions=positions, cache=cache, commit=commit)
+        h = self.backbone(x, positions=positions, cache=cache, commit=commit, window=window)
         if self.action_conditioning == "prepend":
             h = h[:, :, 1:]
         return self.head(h)

@@ -154,7 +154,9 @@ class Genie(torch.nn.Module):
     tokens. Beyond ``context_length`` frames (default: the dynamics model's training clip length)
     the cache slides, every frame attending to the last ``context_length`` frames.
     ``use_cache=False`` recomputes the whole context at every MaskGIT step instead (for checks
-    and benchmarks).
+    and benchmarks); within ``context_length`` frames the two agree exactly. Beyond it the cache
+    equals the dynamics over the whole history with an attention window of ``context_length``
+    (``DynamicsModel(..., window=...)``), while ``use_cache=False`` recomputes the last frames alone.
     """
 
     def __init__(self, tokenizer: VideoTokenizer, lam: LatentActionModel, dynamics: DynamicsModel,
