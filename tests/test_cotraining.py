@@ -1,0 +1,91 @@
+"""Co-training over a frozen tokenizer and the token data for the dynamics model: the tokenizer
+stays frozen, a wrong tokenizer is refused before training with both values named, the
+token-input LAM runs over the tokenizer's codes, and TokenDataModule caches tokens on disk."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genie_lit.data.tokens import TokenDataModule
+from genie_lit.models import DynamicsModel, GenieCoTraining, LatentActionModel, VideoTokenizer
+from genie_lit.models.checkpoints import CheckpointError, load_module
+from genie_lit.nn import STTransformer, VectorQuantizer
+
+
+def tiny_lam(**kwargs) -> LatentActionModel:
+    return LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
+                             VectorQuantizer(codebook_size=8, dim=8), image_size=64, patch_size=8, **kwargs)
+
+
+def tiny_dynamics(vocab_size: int = 64, grid=(8, 8)) -> DynamicsModel:
+    return DynamicsModel(STTransformer(dim=32, depth=1, num_heads=2), vocab_size=vocab_size, grid=grid, num_actions=8)
+
+
+def test_the_tokenizer_stays_frozen_through_train_and_a_training_step(tokenizer_ckpt):
+    torch.manual_seed(0)
+    model = GenieCoTraining(tiny_lam(), tiny_dynamics(), tokenizer_ckpt=str(tokenizer_ckpt))
+    before = {k: v.clone() for k, v in model.tokenizer.state_dict().items()}
+    model.train()
+    assert not model.tokenizer.training and model.lam.training
+    assert not any(p.requires_grad for p in model.tokenizer.parameters())
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    out = model.compute(torch.rand(2, 4, 3, 64, 64))
+    out["loss"].backward()
+    optimizer.step()
+    assert all(torch.equal(before[k], v) for k, v in model.tokenizer.state_dict().items())
+    assert all(p.grad is None for p in model.tokenizer.parameters())
+
+
+def test_a_tokenizer_that_disagrees_with_the_configs_is_refused_naming_both_values(tokenizer_ckpt):
+    with pytest.raises(CheckpointError, match=r"64 codes.*vocab_size=1024"):
+        GenieCoTraining(tiny_lam(), tiny_dynamics(vocab_size=1024), tokenizer_ckpt=str(tokenizer_ckpt))
+    with pytest.raises(CheckpointError, match=r"grid|tokens"):
+        GenieCoTraining(tiny_lam(), tiny_dynamics(grid=(4, 4)), tokenizer_ckpt=str(tokenizer_ckpt))
+    lam_32 = LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
+                               VectorQuantizer(codebook_size=8, dim=8), image_size=32, patch_size=4)
+    with pytest.raises(CheckpointError, match=r"64.*32|32.*64"):
+        GenieCoTraining(lam_32, tiny_dynamics(), tokenizer_ckpt=str(tokenizer_ckpt))
+
+
+def test_a_missing_or_wrong_kind_of_tokenizer_checkpoint_is_refused(tokenizer_ckpt, world_ckpt, tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    with pytest.raises((CheckpointError, FileNotFoundError), match="nope.ckpt"):
+        GenieCoTraining(tiny_lam(), tiny_dynamics(), tokenizer_ckpt=str(missing))
+    with pytest.raises(CheckpointError, match="GenieCoTraining"):
+        GenieCoTraining(tiny_lam(), tiny_dynamics(), tokenizer_ckpt=str(world_ckpt))
+    with pytest.raises(CheckpointError, match="tokenizer"):
+        GenieCoTraining(tiny_lam(), tiny_dynamics()).compute(torch.rand(1, 2, 3, 64, 64))
+
+
+@pytest.mark.parametrize("assignment", ["search", "nearest"])
+def test_the_token_input_lam_reads_the_tokenizers_codes(tokenizer_ckpt, assignment):
+    tokenizer = load_module(tokenizer_ckpt, VideoTokenizer)
+    lam = tiny_lam(input_type="tokens", token_dim=tokenizer.quantizer.dim, assignment=assignment, warmup_steps=0)
+    lam.attach_tokenizer(tokenizer)
+    video = torch.rand(2, 4, 3, 64, 64)
+    out = lam.train().compute(video)
+    out.loss.backward()
+    assert out.prediction.shape == (2, 3, 3, 64, 64) and out.actions.shape == (2, 3)
+    assert lam.encoder_embed.weight.grad is not None
+    with pytest.raises(ValueError, match="token_dim"):
+        tiny_lam(input_type="tokens", token_dim=tokenizer.quantizer.dim + 1).attach_tokenizer(tokenizer)
+
+
+def test_token_data_are_cached_on_disk_and_reused(video_dir, tokenizer_ckpt, tmp_path, monkeypatch):
+    cache = tmp_path / "tokens"
+    data = TokenDataModule(str(video_dir), str(tokenizer_ckpt), actions="recorded", clip_length=4, cache_dir=str(cache))
+    data.setup("fit")
+    files = sorted(cache.rglob("*.tokens.npy"))
+    assert files, "no token cache written"
+    batch = next(iter(data.train_dataloader()))
+    assert batch["tokens"].shape[1:] == (4, 8, 8) and batch["actions"].shape[1:] == (3,)
+    assert batch["tokens"].max() < 64
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    encoded = []
+    monkeypatch.setattr(TokenDataModule, "_encode", lambda self, frames: encoded.append(1) or (_ for _ in ()).throw(
+        AssertionError("re-encoded although cached")))
+    again = TokenDataModule(str(video_dir), str(tokenizer_ckpt), actions="recorded", clip_length=4,
+                            cache_dir=str(cache))
+    again.setup("fit")
+    assert not encoded and {f: f.stat().st_mtime_ns for f in files} == stamps
