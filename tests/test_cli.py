@@ -60,3 +60,37 @@ def test_folder_without_video_names_folder_and_extensions(tmp_path):
 def test_console_script_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "genie_lit", "--help"], capture_output=True, text=True, check=True)
     assert "fit" in out.stdout and "record" in out.stdout
+
+
+@pytest.mark.parametrize("component", ["lam/pixel", "lam/tokens", "dynamics/maskgit"])
+def test_fit_fast_dev_run_for_the_latent_action_and_dynamics_configs(component, video_dir, tokenizer_ckpt, tmp_path):
+    config = CONFIGS / f"{component}.yaml"
+    extra = {
+        "lam/pixel": [],
+        "lam/tokens": ["--model.init_args.tokenizer_ckpt", str(tokenizer_ckpt), "--model.init_args.token_dim", "8"],
+        "dynamics/maskgit": ["--data.tokenizer_ckpt", str(tokenizer_ckpt), "--data.actions", "recorded",
+                             "--model.init_args.vocab_size", "64", "--data.cache_dir", str(tmp_path / "tokens")],
+    }[component]
+    data = ["--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
+    main(["fit", "--config", str(config), *FAST, "--data.data_dir", str(video_dir), *data, *extra,
+          "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path)])
+
+
+def test_training_goes_on_past_corrupt_files_with_one_summary_warning(video_dir, tmp_path):
+    import shutil
+    import warnings
+
+    from videos import truncate_file
+
+    root = tmp_path / "messy"
+    shutil.copytree(video_dir, root)
+    truncate_file(shutil.copy(next(root.glob("*.mp4")), root / "truncated.mp4"))
+    (root / "notes.mp4").write_text("a text file with a video extension\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", "--config", str(CONFIGS / "tokenizer" / "st_vivit.yaml"), *SMALL, "--data.data_dir", str(root),
+              "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "1",
+              "--trainer.default_root_dir", str(tmp_path / "run")])
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    summaries = [str(w.message) for w in caught if "skipped" in str(w.message) and "unreadable" in str(w.message)]
+    assert len(summaries) == 1 and "skipped 2 of" in summaries[0], summaries
