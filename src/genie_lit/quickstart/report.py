@@ -12,7 +12,6 @@ import torch
 from genie_lit.callbacks.curves import find_metrics_csv, plot, read_curves, select_panels
 from genie_lit.callbacks.rollout_metrics import rollout
 from genie_lit.callbacks.video import tile, to_uint8, write_mp4
-from genie_lit.evaluation.consistency import pick_prompts
 from genie_lit.evaluation.data import load_held_out, to_video
 from genie_lit.evaluation.report import fmt, table
 from genie_lit.models.genie import Genie
@@ -41,7 +40,7 @@ def write_videos(out: Path, world: Genie, data_dir: Path, split: str, per_game: 
     action held for :data:`HELD_STEPS` steps from the same held-out frame."""
     held = load_held_out(data_dir, split, world.image_size, None)
     written = []
-    for game, picks in pick_prompts(held.episodes, per_game).items():
+    for game, picks in video_prompts(held.episodes, per_game).items():
         for k, (e, f) in enumerate(picks):
             frames = held.episodes[e].frames
             real = to_video(frames[f:f + HELD_STEPS + 1])
@@ -54,6 +53,18 @@ def write_videos(out: Path, world: Genie, data_dir: Path, split: str, per_game: 
             path = write_mp4(video, out / "report" / "videos" / f"{game}_prompt{k}_actions.mp4", fps=10.0)
             written.append(str(path.relative_to(out)))
     return written
+
+
+def video_prompts(episodes: list, per_game: int) -> dict[str, list[tuple[int, int]]]:
+    """``(episode, frame)`` per game at ``k / (per_game + 1)`` of the game's held-out frames (never an
+    episode's first frames, which in Atari often show a reset screen) with :data:`HELD_STEPS`
+    real frames after it where the episode has them."""
+    frames_by_game: dict[str, list[tuple[int, int]]] = {}
+    for i, episode in enumerate(episodes):
+        last = max(1, len(episode.frames) - HELD_STEPS - 1)
+        frames_by_game.setdefault(episode.game, []).extend((i, f) for f in range(min(last, len(episode.frames) - 1)))
+    return {game: [frames[len(frames) * (k + 1) // (per_game + 1)] for k in range(per_game)]
+            for game, frames in sorted(frames_by_game.items())}
 
 
 def write_quickstart_report(out: Path, state: QuickstartState, videos_per_game: int, seed: int) -> Path:
