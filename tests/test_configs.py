@@ -26,9 +26,10 @@ BASE = CONFIGS / "tokenizer" / "st_vivit.yaml"
 
 
 def _instantiate(configs, video_dir, extra=()):
-    args = ["--data.data_dir", str(video_dir)]
-    for config in configs:
-        args = ["--config", str(config), *args]
+    args = []
+    for config in configs:  # in order: later files override earlier ones, as on the command line
+        args += ["--config", str(config)]
+    args += ["--data.data_dir", str(video_dir)]
     return GenieCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                     auto_configure_optimizers=False, run=False, args=[*args, *extra])
 
