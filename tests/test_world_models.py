@@ -93,6 +93,17 @@ def test_search_assigns_the_code_whose_prediction_is_best():
     assert out.actions.shape == (2, 3) and out.loss.requires_grad
 
 
+def test_search_warmup_trains_the_decoder_alone_first():
+    lam = tiny_lam(search_warmup_steps=1).train()
+    video = torch.rand(2, 4, 3, 16, 16)
+    lam.compute(video).loss.backward()
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in lam.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().max() > 0 for p in lam.head.parameters())
+    lam.zero_grad()
+    lam.compute(video).loss.backward()  # past the warm-up: the encoder learns the assigned codes
+    assert any(p.grad is not None and p.grad.abs().max() > 0 for p in lam.encoder.parameters())
+
+
 def test_search_needs_explicit_codes():
     from genie_lit.nn import FiniteScalarQuantizer
 

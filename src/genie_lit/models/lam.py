@@ -87,6 +87,8 @@ class LatentActionModel(GenieModule):
             code, which teaches the trunk to explain what needs no action (search).
         context_transitions: first transitions of each clip that only give the decoder history:
             no loss and no assignment (search), so the ball's velocity is known before a code is chosen.
+        search_warmup_steps: first training steps in which the decoder learns to predict with the
+            zero action only (search): what history explains is learned before codes compete.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class LatentActionModel(GenieModule):
         restart_noise: float = 0.05,
         null_action_weight: float = 0.0,
         context_transitions: int = 0,
+        search_warmup_steps: int = 0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -124,7 +127,7 @@ class LatentActionModel(GenieModule):
         self.warmup_steps, self.warmup_noise = warmup_steps, warmup_noise
         self.pooling, self.assignment, self.search_temperature = pooling, assignment, search_temperature
         self.restart_noise, self.null_action_weight = restart_noise, null_action_weight
-        self.context_transitions = context_transitions
+        self.context_transitions, self.search_warmup_steps = context_transitions, search_warmup_steps
         self.encoder, self.decoder = encoder, decoder
         if assignment == "search" and not hasattr(self.quantizer, "track_usage"):
             raise ValueError(f"assignment='search' needs a VectorQuantizer (explicit codes); got "
@@ -261,6 +264,14 @@ class LatentActionModel(GenieModule):
         b, t = target.shape[:2]
         weight = self._change_weight(previous, target)
         trunk = self.decode_trunk(previous, frames[:, :-1])
+        logits = F.normalize(latents, dim=-1) @ codes.t() / self.search_temperature
+        if self.training and int(self.steps_trained) < self.search_warmup_steps:
+            null = self.decode_head(trunk, previous, torch.zeros(b, t, codes.shape[1], device=video.device))
+            loss = (weight * (null - target).pow(2)).mean() / weight.mean() + 0.0 * logits.sum()  # 0 * keeps DDP's graph
+            self.steps_trained += 1
+            chosen = logits.argmax(dim=-1)
+            _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
+            return LAMOutput(loss, (null - target).pow(2).mean(), null, chosen, usage, perplexity)
         with torch.no_grad():
             detached = trunk.detach()
             errors = torch.stack([
@@ -268,7 +279,6 @@ class LatentActionModel(GenieModule):
                 for code in codes
             ])  # K b t
             winner = errors.argmin(dim=0)
-        logits = F.normalize(latents, dim=-1) @ codes.t() / self.search_temperature
         chosen = logits.argmax(dim=-1)
         # training follows the assignment; evaluation reports the encoder's own choice (what play uses)
         prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])
