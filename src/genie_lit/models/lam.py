@@ -20,8 +20,9 @@ nearest-code assignment follows whatever dominates the encoder's latent (the gam
    predict that code (a classifier over cosine similarities to the codebook, so play's
    nearest-code lookup agrees). Codes that win nothing are restarted beside a used code. The
    action enters after the decoder trunk, so trying all |A| codes costs |A| small head passes,
-   not |A| decoders. Measured on a moving square with a bouncing distractor (tests) and on
-   Atari (CHANGELOG): NMI with the true actions several times that of ``"nearest"``;
+   not |A| decoders. Measured on a moving square with a bouncing distractor
+   (``tests/test_lam_learning.py``) and on Atari (``benchmarks/lam_assignment.py``): NMI with the
+   true actions several times that of ``"nearest"``;
 4. ``assignment="nearest"`` is the classic VQ-VAE LAM, kept for comparison: straight-through
    nearest code, a continuous warm-up of ``warmup_steps`` and k-means seeding of the codebook;
 5. optionally weights the loss on pixels that change between ``x_t`` and ``x_{t+1}``
