@@ -90,6 +90,22 @@ def test_quickstart_refuses_a_state_file_it_did_not_write(tmp_path, capsys):
     assert "not written by this version" in capsys.readouterr().err
 
 
+def test_a_recording_killed_midway_is_recorded_again(tmp_path, monkeypatch):
+    """Videos that a killed record stage left behind are not mistaken for the user's own data."""
+    from genie_lit.quickstart import pipeline
+
+    (tmp_path / "data" / "pong").mkdir(parents=True)
+    (tmp_path / "data" / "pong" / "ep0000.mp4").write_bytes(b"partial")
+    state = pipeline.QuickstartState.load(tmp_path)
+    state.add_time("record", 1.0, False, recording=True)
+    calls = []
+    monkeypatch.setattr("genie_lit.data.record.record_atari", lambda out, games, **kw: calls.append(kw["mode"]))
+    monkeypatch.setattr("genie_lit.quickstart.train_stage", lambda args: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["quickstart", "--out", str(tmp_path), "--accelerator", "cpu"]) == 130
+    assert calls == ["overwrite"]
+    assert json.loads((tmp_path / "quickstart.json").read_text())["stages"]["record"]["done"]
+
+
 def test_max_time_is_lightning_format():
     assert max_time(3600 * 25 + 61) == "01:01:01:01"
     assert max_time(5) == "00:00:01:00"  # at least a minute

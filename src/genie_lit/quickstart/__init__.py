@@ -106,18 +106,20 @@ def run(args: argparse.Namespace, command: str) -> Path:
     started = time.perf_counter()
 
     if not state.done("record"):
+        interrupted_recording = bool(state.stages.get("record", {}).get("recording"))
         with Clock(state, "record") as clock:
-            if has_videos(data_dir):
+            if has_videos(data_dir) and not interrupted_recording:
                 say(f"using the videos already in {data_dir}")
                 clock.extra["recorded"] = False
             else:
                 from genie_lit.data.record import record_atari
 
+                state.add_time("record", 0.0, False, recording=True)  # a killed recording is redone
                 say(f"recording {args.episodes} episodes x {args.steps} steps of {args.games} into {data_dir}")
                 record_atari(data_dir, [g for g in args.games.split(",") if g.strip()], episodes=args.episodes,
                              steps=args.steps, seed=args.seed, val_episodes=1, test_episodes=1, mode="overwrite",
                              progress=True)
-                clock.extra["recorded"] = True
+                clock.extra.update(recorded=True, recording=False)
             clock.finished = True
 
     seed = ["--seed_everything", str(args.seed)]
