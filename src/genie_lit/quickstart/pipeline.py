@@ -104,8 +104,8 @@ def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, roo
         args += ["--config", config]
     args += ["--data.data_dir", str(data_dir), "--trainer.default_root_dir", str(root),
              "--trainer.max_time", max_time(seconds), *overrides]
-    if accelerator != "cpu":
-        args += ["--trainer.accelerator", accelerator]
+    if accelerator != "cpu":  # one device: a multi-process launch would re-run the whole quickstart per process
+        args += ["--trainer.accelerator", accelerator, "--trainer.devices", "1"]
     if (root / "checkpoints" / "last.ckpt").exists():
         args += ["--ckpt_path", "last"]
     return args
