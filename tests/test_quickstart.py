@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY
 from genie_lit.cli import main
 from genie_lit.data.video_io import probe
-from genie_lit.quickstart.pipeline import STAGES, max_time
+from genie_lit.quickstart.pipeline import STAGES, fit_args, max_time
 
 pytest.importorskip("ale_py")
 
@@ -109,3 +109,17 @@ def test_a_recording_killed_midway_is_recorded_again(tmp_path, monkeypatch):
 def test_max_time_is_lightning_format():
     assert max_time(3600 * 25 + 61) == "01:01:01:01"
     assert max_time(5) == "00:00:01:00"  # at least a minute
+
+
+def test_fit_args_layer_the_configs_and_resume_from_the_last_checkpoint(tmp_path):
+    args = fit_args(["base.yaml"], ["extra.yaml"], tmp_path / "data", tmp_path / "run", 90, "cpu", ["--x", "1"])
+    configs = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
+    assert configs[0] == "base.yaml" and configs[-1] == "extra.yaml"
+    assert any(c.endswith("trainer/cpu.yaml") for c in configs) and "--ckpt_path" not in args
+    assert args[args.index("--trainer.max_time") + 1] == "00:00:01:30"
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").touch()
+    gpu = fit_args(["base.yaml"], [], tmp_path / "data", tmp_path / "run", 90, "gpu", [])
+    assert gpu[-2:] == ["--ckpt_path", "last"]
+    assert gpu[gpu.index("--trainer.devices") + 1] == "1"
+    assert not any(a.endswith("trainer/cpu.yaml") for a in gpu)
