@@ -51,7 +51,7 @@ def lam_section(variant: str, quick: bool) -> dict:
 
 
 def oracle_loss(lam, video: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    logits = F.normalize(lam.encode_latents(video), dim=-1) @ lam.quantizer.codes().t() / 0.1
+    logits = F.normalize(lam.encode_latents(video), dim=-1) @ lam.quantizer.codes().t() / lam.search_temperature
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), true.reshape(-1))
 
 

@@ -101,8 +101,7 @@ class VectorQuantizer(nn.Module):
     def track_usage(self, indices: Tensor, candidates: Tensor, noise: float = 1e-3) -> None:
         """Count uses of externally chosen ``indices`` and restart codes unused for
         ``restart_after_steps`` calls from ``candidates`` (``N x dim``) plus ``noise``."""
-        counts = torch.bincount(indices.reshape(-1), minlength=self.codebook_size).float()
-        self._restart_dead_codes(counts, candidates, noise)
+        self._restart_dead_codes(histogram_stats(indices, self.codebook_size)[0], candidates, noise)
 
     @torch.no_grad()
     def _restart_dead_codes(self, counts: Tensor, candidates: Tensor, noise: float = 1e-3) -> None:
