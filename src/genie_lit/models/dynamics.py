@@ -18,7 +18,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
@@ -166,7 +165,3 @@ class DynamicsModel(GenieModule):
         if check is not None:
             check(self)
 
-
-def flatten_grid(tokens: Tensor) -> Tensor:
-    """``b t h w`` -> ``b t (h w)``."""
-    return rearrange(tokens, "b t h w -> b t (h w)")

@@ -16,6 +16,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+# The defaults that the world, evaluation, the validation callbacks and play all share.
+MASKGIT_STEPS = 8
+MASKGIT_TEMPERATURE = 1.0
+
 
 def masked_after_step(num_tokens: int, step: int, steps: int) -> int:
     """Tokens still masked after 0-based ``step`` of ``steps`` (cosine schedule)."""
@@ -28,8 +32,8 @@ def maskgit_sample(
     batch_size: int,
     num_tokens: int,
     mask_id: int,
-    steps: int = 8,
-    temperature: float = 1.0,
+    steps: int = MASKGIT_STEPS,
+    temperature: float = MASKGIT_TEMPERATURE,
     remask_noise: float = 0.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
