@@ -19,7 +19,7 @@ STEPS = TINY / "quickstart_steps.yaml"
 TINY_ARGS = ["--games", "pong,breakout", "--episodes", "3", "--steps", "40", "--tokenizer-config",
              str(TINY / "tiny_tokenizer.yaml"), "--tokenizer-config", str(STEPS), "--world-config",
              str(TINY / "tiny_cotrain.yaml"), "--world-config", str(STEPS), "--accelerator", "cpu", "--eval-clips", "2",
-             "--no-fvd", "--minutes", "5"]
+             "--no-fvd", "--tokenizer-steps", "3", "--world-steps", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,7 @@ def test_quickstart_again_skips_finished_stages_and_resumes_the_unfinished(quick
     capsys.readouterr()
     assert main(["quickstart", "--out", str(out), *TINY_ARGS]) == 0
     printed = capsys.readouterr().out
+    assert "plan: 3 tokenizer steps, then 3 world steps" in printed
     assert "tokenizer: done" in printed and "skipped" in printed
     assert "world: training" in printed and "(resuming)" in printed
     assert tokenizer_ckpt.stat().st_mtime_ns == before
@@ -80,6 +81,9 @@ def test_quickstart_bad_settings_exit_2(tmp_path, capsys):
         main(["quickstart", "--out", str(tmp_path), "--minutes", "0"])
     assert exit_info.value.code == 2
     assert "--minutes must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quickstart", "--out", str(tmp_path), "--world-steps", "0"])
+    assert exit_info.value.code == 2
     assert main(["quickstart", "--out", str(tmp_path), "--world-config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml does not exist" in capsys.readouterr().err
 
@@ -112,14 +116,17 @@ def test_max_time_is_lightning_format():
 
 
 def test_fit_args_layer_the_configs_and_resume_from_the_last_checkpoint(tmp_path):
-    args = fit_args(["base.yaml"], ["extra.yaml"], tmp_path / "data", tmp_path / "run", 90, "cpu", ["--x", "1"])
+    args = fit_args(["base.yaml"], ["extra.yaml"], tmp_path / "data", tmp_path / "run", 40, None, "cpu", ["--x", "1"])
     configs = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
     assert configs[0] == "base.yaml" and configs[-1] == "extra.yaml"
     assert any(c.endswith("trainer/cpu.yaml") for c in configs) and "--ckpt_path" not in args
-    assert args[args.index("--trainer.max_time") + 1] == "00:00:01:30"
+    assert args[args.index("--trainer.max_steps") + 1] == "40" and "--trainer.max_time" not in args
+    assert any(a.startswith("--trainer.callbacks+=") and "StepProgress" in a for a in args)
+    capped = fit_args(["base.yaml"], [], tmp_path / "data", tmp_path / "run", 40, 90, "cpu", [])
+    assert capped[capped.index("--trainer.max_time") + 1] == "00:00:01:30"
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.ckpt").touch()
-    gpu = fit_args(["base.yaml"], [], tmp_path / "data", tmp_path / "run", 90, "gpu", [])
+    gpu = fit_args(["base.yaml"], [], tmp_path / "data", tmp_path / "run", 40, None, "gpu", [])
     assert gpu[-2:] == ["--ckpt_path", "last"]
     assert gpu[gpu.index("--trainer.devices") + 1] == "1"
     assert not any(a.endswith("trainer/cpu.yaml") for a in gpu)

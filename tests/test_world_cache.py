@@ -19,7 +19,8 @@ from genie_lit.nn import STTransformer, VectorQuantizer
 CONTEXT = 4
 
 
-def tiny_world(conditioning: str, use_cache: bool, parts: tuple | None = None) -> tuple[Genie, tuple]:
+def tiny_world(conditioning: str, use_cache: bool, parts: tuple | None = None,
+               copy_prior: bool = False) -> tuple[Genie, tuple]:
     if parts is None:
         torch.manual_seed(0)
         tokenizer = VideoTokenizer(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
@@ -27,15 +28,17 @@ def tiny_world(conditioning: str, use_cache: bool, parts: tuple | None = None) -
         lam = LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
                                 VectorQuantizer(codebook_size=4, dim=8), image_size=16, patch_size=4)
         dynamics = DynamicsModel(STTransformer(dim=32, depth=2, num_heads=2), vocab_size=32, grid=(4, 4),
-                                 num_actions=4, action_conditioning=conditioning)
+                                 num_actions=4, action_conditioning=conditioning, copy_prior=copy_prior)
+        if copy_prior:  # a random gate, so that the bonus differs per token and a wrong "previous" shows
+            torch.nn.init.normal_(dynamics.copy_gate.weight, std=1.0)
         parts = tuple(m.eval() for m in (tokenizer, lam, dynamics))
     world = Genie(*parts, context_length=CONTEXT, maskgit_steps=3, temperature=0.0, use_cache=use_cache)
     return world, parts
 
 
-@pytest.mark.parametrize("conditioning", ["additive", "prepend"])
-def test_cached_logits_equal_recomputation_through_the_sliding_context(conditioning):
-    cached, parts = tiny_world(conditioning, use_cache=True)
+@pytest.mark.parametrize("conditioning,copy_prior", [("additive", False), ("prepend", False), ("additive", True)])
+def test_cached_logits_equal_recomputation_through_the_sliding_context(conditioning, copy_prior):
+    cached, parts = tiny_world(conditioning, use_cache=True, copy_prior=copy_prior)
     full, _ = tiny_world(conditioning, use_cache=False, parts=parts)
     prompt = torch.rand(1, 2, 3, 16, 16)
     cached.reset(prompt, seed=0)
@@ -50,7 +53,8 @@ def test_cached_logits_equal_recomputation_through_the_sliding_context(condition
         proposal[torch.rand(1, 16, generator=generator) < 0.5] = mask_id  # a MaskGIT step's partly masked frame
         s = cached._state
         with torch.no_grad():
-            through_cache = dynamics.frame_logits(proposal, action, s["position"], s["dyn_cache"])
+            through_cache = dynamics.frame_logits(proposal, action, s["position"], s["dyn_cache"],
+                                                  previous=history_tokens[:, -1])
             banded = dynamics(torch.cat((history_tokens, proposal[:, None]), 1),
                               torch.cat((history_actions, action[:, None]), 1), window=CONTEXT)[:, -1]
             recomputed = full._recompute_logits(proposal, action)

@@ -23,17 +23,20 @@ def default_optimizer(params) -> torch.optim.Optimizer:
 
 
 class WarmupCosineLR(LambdaLR):
-    """Linear warm-up for ``warmup_steps``, then cosine decay to ``min_ratio`` at ``total_steps``."""
+    """Linear warm-up for ``warmup_steps``, then cosine decay to ``min_ratio`` at ``total_steps``
+    (``None``: the trainer's ``max_steps``, so a run's length is set in one place)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int = 200, total_steps: int = 10_000,
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int = 200, total_steps: int | None = 10_000,
                  min_ratio: float = 0.1) -> None:
-        def factor(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / warmup_steps
-            progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-            return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        self.warmup_steps, self.total_steps, self.min_ratio = warmup_steps, total_steps, min_ratio
+        super().__init__(optimizer, self.factor)
 
-        super().__init__(optimizer, factor)
+    def factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        total = self.total_steps if self.total_steps is not None else self.warmup_steps + 1
+        progress = min(1.0, (step - self.warmup_steps) / max(1, total - self.warmup_steps))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class GenieModule(L.LightningModule):
@@ -61,7 +64,14 @@ class GenieModule(L.LightningModule):
         optimizer = self._optimizer_fn(self.param_groups())
         if self._scheduler_fn is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._scheduler_fn(optimizer), "interval": "step"}}
+        scheduler = self._scheduler_fn(optimizer)
+        if getattr(scheduler, "total_steps", 0) is None:
+            max_steps = self.trainer.max_steps if self._trainer is not None else -1
+            if max_steps is None or max_steps < 1:
+                raise ValueError("the scheduler's total_steps is null (follow trainer.max_steps) but trainer.max_steps "
+                                 "is not set; set trainer.max_steps or the scheduler's total_steps")
+            scheduler.total_steps = int(max_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def remember_clip_length(self) -> None:
         """Store the datamodule's clip length in ``context_frames`` (at the start of fitting)."""

@@ -9,6 +9,17 @@ frames ``2..T`` and scores cross-entropy on the masked tokens only.
 
 At play time the model runs on one new frame at a time against an exact temporal KV cache of the
 committed frames (:meth:`DynamicsModel.frame_logits`).
+
+Two options depart from the paper (both off by default, on in the shipped configs, measured in
+``benchmarks/world_levers.py``):
+
+- ``copy_prior``: most of a game frame does not change, so the logit of the token that the
+  previous frame had at the same position gets a learned, per-token bonus (a gate read off the
+  transformer's features, initialised to ``copy_init``). The model starts as "copy the last
+  frame" and learns where things move, instead of first learning to reproduce the static scene.
+- ``change_weight``: the cross-entropy of masked tokens that differ from the previous frame's
+  token at the same position is weighted ``1 + change_weight`` (the tokens that carry motion,
+  and so the action, are a few percent of a frame).
 """
 
 from __future__ import annotations
@@ -43,6 +54,10 @@ class DynamicsModel(GenieModule):
         action_conditioning: ``"additive"`` (paper) or ``"prepend"``.
         mask_rate: range of the per-sample mask rate during training (paper: 0.5..1).
         label_smoothing: cross-entropy label smoothing.
+        copy_prior: add a learned, per-token bonus to the logit of the previous frame's token at
+            the same position (see the module docstring).
+        copy_init: the bonus at initialisation (the gate's bias), in logits.
+        change_weight: extra loss weight of masked tokens that differ from the previous frame's.
     """
 
     def __init__(
@@ -54,6 +69,9 @@ class DynamicsModel(GenieModule):
         action_conditioning: Literal["additive", "prepend"] = "additive",
         mask_rate: tuple[float, float] = (0.5, 1.0),
         label_smoothing: float = 0.0,
+        copy_prior: bool = False,
+        copy_init: float = 4.0,
+        change_weight: float = 0.0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -71,6 +89,11 @@ class DynamicsModel(GenieModule):
         self.pos_embed = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
         self.action_embed = nn.Embedding(num_actions + 1, dim)  # index num_actions: "no action" (frame 1)
         self.head = nn.Linear(dim, vocab_size)
+        self.change_weight = change_weight
+        self.copy_gate = nn.Linear(dim, 1) if copy_prior else None
+        if self.copy_gate is not None:
+            nn.init.zeros_(self.copy_gate.weight)
+            nn.init.constant_(self.copy_gate.bias, copy_init)
         nn.init.normal_(self.token_embed.weight, std=0.02)
         nn.init.normal_(self.action_embed.weight, std=0.02)
 
@@ -84,13 +107,15 @@ class DynamicsModel(GenieModule):
             raise ValueError(f"action {bad} is outside the valid range 0..{self.num_actions - 1}")
 
     def forward(self, tokens: Tensor, actions: Tensor, positions: Tensor | None = None,
-                cache: list[KVCache] | None = None, commit: bool = False, first_frame: bool | None = None,
-                window: int | None = None) -> Tensor:
+                cache: list[KVCache] | None = None, commit: bool = False, window: int | None = None,
+                previous: Tensor | None = None) -> Tensor:
         """Logits ``b t n V`` for token ids ``b t n`` (``mask_id`` where masked); with ``window``
         each frame attends to the last ``window`` frames only (what the sliding cache computes).
 
         ``actions`` is ``b t``: entry ``t`` is the action *into* frame ``t``; use
         ``num_actions`` ("no action") for a first frame. See :meth:`actions_into_frames`.
+        ``previous`` (``b t n``, for ``copy_prior``) holds the ids of the frame before each frame
+        (``-1``: none); by default frame ``t``'s is frame ``t-1`` of ``tokens`` and the first has none.
         """
         x = self.token_embed(tokens) + self.pos_embed
         action = self.action_embed(actions)[:, :, None]
@@ -101,7 +126,19 @@ class DynamicsModel(GenieModule):
         h = self.backbone(x, positions=positions, cache=cache, commit=commit, window=window)
         if self.action_conditioning == "prepend":
             h = h[:, :, 1:]
-        return self.head(h)
+        logits = self.head(h)
+        if self.copy_gate is None:
+            return logits
+        if previous is None:
+            previous = self.previous_frames(tokens)
+        known = (previous >= 0) & (previous < self.vocab_size)  # mask ids and "none" get no bonus
+        bonus = self.copy_gate(h) * known[..., None]
+        return logits.scatter_add(-1, previous.clamp(0, self.vocab_size - 1)[..., None], bonus)
+
+    @staticmethod
+    def previous_frames(tokens: Tensor) -> Tensor:
+        """Ids ``b t n`` of the frame before each frame (``-1`` before the first)."""
+        return torch.cat((torch.full_like(tokens[:, :1], -1), tokens[:, :-1]), dim=1)
 
     def actions_into_frames(self, actions: Tensor) -> Tensor:
         """Transition actions ``b (t-1)`` -> per-frame actions ``b t`` ("no action" into frame 1)."""
@@ -126,21 +163,33 @@ class DynamicsModel(GenieModule):
                              f"{self.grid}), got {tokens.shape[-1]}; its grid must match the tokenizer's")
         mask = self.random_mask(tokens) if mask is None else mask
         inputs = tokens.masked_fill(mask, self.mask_id)
-        logits = self(inputs, self.actions_into_frames(actions))
+        previous = self.previous_frames(tokens)  # the real previous frame, as at play time
+        logits = self(inputs, self.actions_into_frames(actions), previous=previous)
         if not mask.any():
             zero = logits.sum() * 0
             return DynamicsOutput(zero, zero.detach(), logits)
         masked_logits, targets = logits[mask], tokens[mask]
-        loss = F.cross_entropy(masked_logits.float(), targets, label_smoothing=self.label_smoothing)
+        losses = F.cross_entropy(masked_logits.float(), targets, label_smoothing=self.label_smoothing,
+                                 reduction="none")
+        if self.change_weight:
+            weight = 1.0 + self.change_weight * (targets != previous[mask]).float()
+            loss = (weight * losses).sum() / weight.sum()
+        else:
+            loss = losses.mean()
         accuracy = (masked_logits.argmax(-1) == targets).float().mean()
         return DynamicsOutput(loss, accuracy, logits)
 
     def frame_logits(self, tokens: Tensor, action: Tensor, position: int, cache: list[KVCache],
-                     commit: bool = False) -> Tensor:
+                     previous: Tensor | None = None, commit: bool = False) -> Tensor:
         """Logits ``b n V`` of one new frame (ids ``b n``) entered by ``action`` ``b``, at frame
-        index ``position``, attending to the committed frames in ``cache``."""
+        index ``position``, attending to the committed frames in ``cache``; ``previous`` (``b n``)
+        is the last committed frame's ids, which ``copy_prior`` needs."""
+        if self.copy_gate is not None and previous is None and not commit:
+            raise ValueError("this dynamics model has a copy prior: pass the previous frame's tokens")
         positions = torch.tensor([position], device=tokens.device)
-        return self(tokens[:, None], action[:, None], positions=positions, cache=cache, commit=commit)[:, 0]
+        prev = None if previous is None else previous[:, None]
+        return self(tokens[:, None], action[:, None], positions=positions, cache=cache, commit=commit,
+                    previous=prev)[:, 0]
 
     # ------------------------------------------------------------------------- Lightning
     def _step(self, batch: dict, stage: str) -> Tensor:

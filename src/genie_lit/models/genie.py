@@ -281,7 +281,8 @@ class Genie(torch.nn.Module):
         action = self._actions(action, b)
         with self._autocast():
             if self.use_cache:
-                logits_fn = lambda tok: self.dynamics.frame_logits(tok, action, position, s["dyn_cache"])  # noqa: E731
+                logits_fn = lambda tok: self.dynamics.frame_logits(  # noqa: E731
+                    tok, action, position, s["dyn_cache"], previous=s["tokens"][:, -1])
             else:
                 logits_fn = lambda tok: self._recompute_logits(tok, action)  # noqa: E731
             new = maskgit_sample(logits_fn, b, self.dynamics.tokens_per_frame, self.dynamics.mask_id,

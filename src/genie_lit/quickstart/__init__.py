@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 
 from genie_lit.quickstart.pipeline import (
-    BUDGET_SHARES, STAGES, Clock, QuickstartError, QuickstartState, fit_args, has_videos, packaged_config, train_stage,
+    BUDGET_SHARES, DEFAULT_STEPS, STAGES, WORLD_STEP_COST, Clock, QuickstartError, QuickstartState, fit_args,
+    has_videos, packaged_config, train_stage,
 )
 
 EPILOG = """stages: record -> tokenizer -> world (LAM + dynamics) -> evaluate -> report.
 Run the same command again after a crash or Ctrl-C: finished stages are skipped and training resumes from
 the stage's last checkpoint. On a GPU, scale up by adding YAML overlays, e.g.
-  genie-lit quickstart --out runs/qs --minutes 60 --accelerator gpu --world-config my_bigger_world.yaml
+  genie-lit quickstart --out runs/qs --world-steps 6000 --accelerator gpu --world-config my_bigger_world.yaml
 """
 
 
@@ -34,10 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record Atari gameplay, train the Genie tokenizer, co-train latent actions and dynamics, "
         "evaluate on held-out episodes and write DIR/report.md (figures, curves, rollouts per action).")
     parser.add_argument("--out", required=True, type=Path, help="run folder (data, runs, eval and report go here)")
-    parser.add_argument("--minutes", type=float, default=30.0,
-                        help="time budget of the whole run in minutes (30: sized for 2 CPU cores); "
-                        f"{BUDGET_SHARES['tokenizer']:.0%} goes to the tokenizer, {BUDGET_SHARES['world']:.0%} to "
-                        "the world, the rest to recording and evaluation")
+    parser.add_argument("--tokenizer-steps", type=int, default=DEFAULT_STEPS["tokenizer"],
+                        help="optimizer steps of the tokenizer (%(default)s)")
+    parser.add_argument("--world-steps", type=int, default=DEFAULT_STEPS["world"],
+                        help="optimizer steps of the world: latent actions + dynamics (%(default)s)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="optional time cap of the whole run in minutes (default: none; the steps define the "
+                        f"run): {BUDGET_SHARES['tokenizer'] * 100:.0f}%% of it for the tokenizer, "
+                        f"{BUDGET_SHARES['world'] * 100:.0f}%% for the world. A capped run stops early and is not "
+                        "the same world on every machine")
     data = parser.add_argument_group("recording (when DIR/data holds no video)")
     data.add_argument("--games", default="boxing,pong,breakout", help="Atari games (boxing,pong,breakout)")
     data.add_argument("--episodes", type=int, default=10, help="episodes per game, 1 val and 1 test among them (10)")
@@ -64,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0:
-        parser.error("--minutes must be > 0, --episodes >= 3 (train, val, test), --steps >= 16, --eval-clips >= 1 "
-                     "and --videos >= 0")
+    if ((args.minutes is not None and args.minutes <= 0) or min(args.tokenizer_steps, args.world_steps) < 1
+            or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0):
+        parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --episodes >= 3 (train, val, "
+                     "test), --steps >= 16, --eval-clips >= 1 and --videos >= 0")
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,10 +105,13 @@ def run(args: argparse.Namespace, command: str) -> Path:
     for config in [*args.tokenizer_config, *args.world_config]:
         if not Path(config).is_file():
             raise QuickstartError(f"config {config} does not exist")
+    steps = {"tokenizer": args.tokenizer_steps, "world": args.world_steps}
     state.settings.update(command=command, minutes=args.minutes, accelerator=accelerator, games=args.games,
-                          episodes=args.episodes, steps=args.steps, seed=args.seed)
+                          episodes=args.episodes, steps=args.steps, seed=args.seed, training_steps=steps)
     state.save()
-    budget = args.minutes * 60
+    budget = None if args.minutes is None else args.minutes * 60
+    say(f"plan: {steps['tokenizer']} tokenizer steps, then {steps['world']} world steps"
+        + (f", capped at {args.minutes:g} min" if budget else "") + "; progress lines give the ETA")
     data_dir = out / "data"
     started = time.perf_counter()
 
@@ -135,11 +145,14 @@ def run(args: argparse.Namespace, command: str) -> Path:
             say(f"{stage}: done ({state.seconds(stage):.0f} s), skipped")
             continue
         root = out / stage
-        seconds = BUDGET_SHARES[stage] * budget
+        seconds = None if budget is None else BUDGET_SHARES[stage] * budget
         resumed = (root / "checkpoints" / "last.ckpt").exists()
-        say(f"{stage}: training for up to {seconds / 60:.1f} min into {root}" + (" (resuming)" if resumed else ""))
+        say(f"{stage}: training {steps[stage]} steps into {root}" + (" (resuming)" if resumed else "")
+            + ("" if seconds is None else f", for at most {seconds / 60:.1f} min"))
+        after = WORLD_STEP_COST * steps["world"] if stage == "tokenizer" and not state.done("world") else 0.0
         with Clock(state, stage) as clock:
-            summary = train_stage(fit_args(component, extra, data_dir, root, seconds, accelerator, overrides))
+            summary = train_stage(fit_args(component, extra, data_dir, root, steps[stage], seconds, accelerator,
+                                           overrides, label=f"quickstart {stage}", after_steps=after))
             if summary["interrupted"]:
                 raise KeyboardInterrupt
             clock.extra.update(summary)

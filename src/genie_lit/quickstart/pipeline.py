@@ -10,9 +10,11 @@ co-trained over the frozen tokenizer):
 4. ``evaluate``: ``genie-lit evaluate`` on the held-out (test) episodes into ``DIR/eval``;
 5. ``report``: ``DIR/report.md`` with the figures, PNG curves and mp4 rollouts per latent action.
 
+Each training stage runs a fixed number of optimizer steps (:data:`DEFAULT_STEPS`), so the same
+command trains the same world on any machine; ``--minutes`` adds an optional time cap.
 ``DIR/quickstart.json`` records each finished stage and its wall time. Run the same command again
 after a kill: finished stages are skipped and a training stage that has ``checkpoints/last.ckpt``
-resumes from it (``--ckpt_path last``; its time budget counts the time already spent, because
+resumes from it (``--ckpt_path last``; a time cap counts the time already spent, because
 Lightning's ``Timer`` state travels in the checkpoint).
 """
 
@@ -28,7 +30,13 @@ from typing import Any
 STATE_FILE = "quickstart.json"
 FORMAT = "genie_lit.quickstart/1"
 STAGES = ("record", "tokenizer", "world", "evaluate", "report")
-# share of the time budget given to each training stage; the rest is recording, evaluation, report
+# The quickstart is defined by optimizer steps, so the same command builds the same world on any
+# machine (a slower one takes longer). Sized for about 30 minutes on 2 CPU cores.
+DEFAULT_STEPS = {"tokenizer": 2000, "world": 1500}
+# what a world step costs in tokenizer steps, measured on CPU (benchmarks/train_throughput.py):
+# only for the whole-run ETA printed during the tokenizer stage
+WORLD_STEP_COST = 2.0
+# with --minutes, the share of the cap given to each training stage; the rest is recording, evaluation, report
 BUDGET_SHARES = {"tokenizer": 0.3, "world": 0.57}
 
 
@@ -92,9 +100,11 @@ def max_time(seconds: float) -> str:
     return f"{days:02d}:{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
-def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, root: Path, seconds: float,
-             accelerator: str, overrides: list[str]) -> list[str]:
-    """``genie-lit fit`` arguments of one training stage; resumes from ``root``'s last checkpoint."""
+def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, root: Path, steps: int,
+             seconds: float | None, accelerator: str, overrides: list[str], label: str = "fit",
+             after_steps: float = 0.0) -> list[str]:
+    """``genie-lit fit`` arguments of one training stage of ``steps`` optimizer steps (and at most
+    ``seconds`` when given); resumes from ``root``'s last checkpoint; prints progress with an ETA."""
     configs = [*component]
     if accelerator == "cpu":
         configs.append(packaged_config("trainer", "cpu.yaml"))
@@ -102,8 +112,12 @@ def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, roo
     args = ["fit"]
     for config in configs:
         args += ["--config", config]
+    progress = {"class_path": "genie_lit.callbacks.progress.StepProgress",
+                "init_args": {"label": label, "every_n_steps": 50, "after_steps": after_steps}}
     args += ["--data.data_dir", str(data_dir), "--trainer.default_root_dir", str(root),
-             "--trainer.max_time", max_time(seconds), *overrides]
+             "--trainer.max_steps", str(steps), f"--trainer.callbacks+={json.dumps(progress)}", *overrides]
+    if seconds is not None:
+        args += ["--trainer.max_time", max_time(seconds)]
     if accelerator != "cpu":  # one device: a multi-process launch would re-run the whole quickstart per process
         args += ["--trainer.accelerator", accelerator, "--trainer.devices", "1"]
     if (root / "checkpoints" / "last.ckpt").exists():
