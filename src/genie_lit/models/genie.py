@@ -238,13 +238,20 @@ class Genie(torch.nn.Module):
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     @torch.no_grad()
-    def reset(self, prompt: Any, seed: int | None = None) -> Tensor:
-        """Start a new episode from ``prompt`` frames; returns the world's rendition of the last one."""
+    def reset(self, prompt: Any, seed: int | None = None, actions: Any | None = None) -> Tensor:
+        """Start a new episode from ``prompt`` frames; returns the world's rendition of the last one.
+        The actions between prompt frames are the LAM's unless given (``b (t-1)``, e.g. the
+        recorded true actions for a world whose dynamics learned those)."""
         video = self.prepare(prompt)[:, -self.context_length:]
         b, t = video.shape[:2]
         with self._autocast():
             tokens = self.tokenizer.encode(video).reshape(b, t, -1)
-            actions = self.lam.infer_actions(video) if t > 1 else video.new_zeros(b, 0, dtype=torch.long)
+            if actions is not None:
+                actions = torch.as_tensor(actions, device=self.device).long().reshape(b, -1)[:, -(t - 1):][:, :t - 1]
+            elif t > 1:
+                actions = self.lam.infer_actions(video)
+            else:
+                actions = video.new_zeros(b, 0, dtype=torch.long)
             into = self.dynamics.actions_into_frames(actions)
             dyn_cache = self.dynamics.backbone.new_cache(window=self.context_length)
             dec_cache = self.tokenizer.decoder.new_cache(window=self.decoder_context)

@@ -90,6 +90,11 @@ class LatentActionModel(GenieModule):
             no loss and no assignment (search), so the ball's velocity is known before a code is chosen.
         search_warmup_steps: first training steps in which the decoder learns to predict with the
             zero action only (search): what history explains is learned before codes compete.
+        action_inference: how a real transition's latent action is read (search): ``"encoder"``,
+            the encoder's nearest code (amortised, the paper's LAM); ``"search"``, the code whose
+            decoder prediction of the real next frame is best, i.e. the E-step itself (|A| small
+            head passes per transition, no encoder error). It also decides which actions the
+            co-trained dynamics model learns from.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class LatentActionModel(GenieModule):
         null_action_weight: float = 0.0,
         context_transitions: int = 0,
         search_warmup_steps: int = 0,
+        action_inference: Literal["encoder", "search"] = "encoder",
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -129,6 +135,10 @@ class LatentActionModel(GenieModule):
         self.pooling, self.assignment, self.search_temperature = pooling, assignment, search_temperature
         self.restart_noise, self.null_action_weight = restart_noise, null_action_weight
         self.context_transitions, self.search_warmup_steps = context_transitions, search_warmup_steps
+        if action_inference not in ("encoder", "search") or (action_inference == "search" and assignment != "search"):
+            raise ValueError(f"action_inference must be 'encoder' or 'search' (the latter with assignment='search'), "
+                             f"got {action_inference!r} with assignment={assignment!r}")
+        self.action_inference = action_inference
         self.encoder, self.decoder = encoder, decoder
         if assignment == "search" and not hasattr(self.quantizer, "track_usage"):
             raise ValueError(f"assignment='search' needs a VectorQuantizer (explicit codes); got "
@@ -204,7 +214,23 @@ class LatentActionModel(GenieModule):
     def infer_actions(self, video: Tensor, window: int | None = None) -> Tensor:
         """Latent action indices ``b (t-1)`` of a real clip ``b t c h w``."""
         with torch.no_grad():
+            if self.action_inference == "search":
+                previous, target = video[:, :-1], video[:, 1:]
+                trunk = self.decode_trunk(previous, window=window)
+                return self._search(trunk, previous, target, self._change_weight(previous, target))
             return self.quantizer(self.encode_latents(video, window=window)).indices
+
+    @torch.no_grad()
+    def _search(self, trunk: Tensor, previous: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+        """The E-step: for each transition the code whose predicted next frame is best, ``b t``."""
+        codes = self.quantizer.codes()
+        b, t = target.shape[:2]
+        trunk = trunk.detach()
+        errors = torch.stack([
+            (weight * (self.decode_head(trunk, previous, code.expand(b, t, -1)) - target).pow(2)).mean((2, 3, 4))
+            for code in codes
+        ])  # K b t
+        return errors.argmin(dim=0)
 
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:
         """Frames ``x_1..x_{T-1}`` (``b t c h w``, T-1 of them) and action codes ``b (T-1) e``
@@ -273,15 +299,9 @@ class LatentActionModel(GenieModule):
             chosen = logits.argmax(dim=-1)
             _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
             return LAMOutput(loss, (null - target).pow(2).mean(), null, chosen, usage, perplexity)
-        with torch.no_grad():
-            detached = trunk.detach()
-            errors = torch.stack([
-                (weight * (self.decode_head(detached, previous, code.expand(b, t, -1)) - target).pow(2)).mean((2, 3, 4))
-                for code in codes
-            ])  # K b t
-            winner = errors.argmin(dim=0)
-        chosen = logits.argmax(dim=-1)
-        # training follows the assignment; evaluation reports the encoder's own choice (what play uses)
+        winner = self._search(trunk, previous, target, weight)
+        chosen = winner if self.action_inference == "search" else logits.argmax(dim=-1)
+        # training follows the assignment; evaluation reports the inferred actions (the encoder's by default)
         prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])
         error = (prediction - target).pow(2)
         # the first transitions of a clip only give the decoder history (``context_transitions``)
@@ -298,10 +318,10 @@ class LatentActionModel(GenieModule):
         _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
         return LAMOutput(weighted + encoder_loss, error.mean(), prediction, chosen, usage, perplexity)
 
-    def decode_trunk(self, video: Tensor, frames: Tensor | None = None) -> Tensor:
+    def decode_trunk(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
         """Search decoder trunk: frames ``x_1..x_t`` -> features ``b t n d`` (no action yet)."""
         x = self._frames(video) if frames is None else frames
-        return self.decoder(self.decoder_embed(x) + self.decoder_pos)
+        return self.decoder(self.decoder_embed(x) + self.decoder_pos, window=window)
 
     def decode_head(self, trunk: Tensor, video: Tensor, codes: Tensor) -> Tensor:
         """Search decoder head: trunk features and action codes ``b t e`` -> next frames ``b t c h w``."""
