@@ -112,7 +112,7 @@ def score(world, held, clips: list[tuple[int, int]], clip_length: int, oracle: b
     return {**out, **{k: float(v) for k, v in delta.compute().items()}, "clips": len(clips)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="the quickstart's recording (with test episodes)")
     parser.add_argument("--tokenizer", required=True, help="the world's frozen tokenizer checkpoint")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     record = {"command": command("oracle_world.py", argv), "machine": machine(args.threads),
               "setup": {"steps": args.steps, "seeds": args.seeds, "clips": args.clips, "data": args.data,
                         "tokenizer": args.tokenizer, "worlds": args.world, "split": "test", "t": 4,
-                        "oracle_dynamics": oracle_model_section(0)}, "runs": []}
+                        "oracle_dynamics": oracle_model_section(0)}, "results": []}
     manifest = json.loads((Path(args.data) / "manifest.json").read_text())
     num_actions = max(len(g.get("action_names", [])) for g in manifest["games"].values())
     for k, seed in enumerate(args.seeds):
@@ -149,14 +149,14 @@ def main(argv: list[str] | None = None) -> None:
         run = {"seed": seed, "world": args.world[k % len(args.world)],
                "lam_world": score(lam_world, held, clips, clip_length, False, seed),
                "oracle_world": score(oracle_world, held, clips, clip_length, True, seed)}
-        record["runs"].append(run)
+        record["results"].append(run)
     rows = []
     for name in ("lam_world", "oracle_world"):
-        values = {key: np.array([r[name][key] for r in record["runs"]]) for key in record["runs"][0][name]}
+        values = {key: np.array([r[name][key] for r in record["results"]]) for key in record["results"][0][name]}
         record.setdefault("summary", {})[name] = {key: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
                                                         else 0.0} for key, v in values.items()}
         s = record["summary"][name]
-        rows.append([name, len(record["runs"]), f"{s['next_frame_psnr_actions']['mean']:.2f}",
+        rows.append([name, len(record["results"]), f"{s['next_frame_psnr_actions']['mean']:.2f}",
                      f"{s['next_frame_psnr_random']['mean']:.2f}", f"{s['next_frame_psnr_copy']['mean']:.2f}",
                      f"{s['delta_psnr']['mean']:.3f} ± {s['delta_psnr']['std']:.3f}"])
     oracle = record["summary"]["oracle_world"]["delta_psnr"]["mean"]
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(["world", "seeds", "next-frame PSNR (its actions)", "random action", "copy last", "Δ4PSNR"], rows)
     print("LAM world's Δ4PSNR / oracle's: " + (f"{ratio:.2f}" if ratio is not None else "n/a (oracle's is not > 0)"))
     finish(record, args.out)
+    return record
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ Budgets are steps, so the figures do not depend on the machine's speed; each fig
 ``genie-lit`` processes; a finished run (its eval.json exists) is not run again.
 
     python benchmarks/world_levers.py --data runs/qs/data --tokenizer runs/qs/tokenizer/checkpoints/last.ckpt \
-        --steps 600 --seeds 0 --parallel 2 --variants baseline copy_prior     # -> results/world_levers.json
+        --steps 400 --seeds 0 --parallel 2 --variants paper copy_prior     # -> results/world_levers.json
     python benchmarks/world_levers.py --quick          # smoke test: tiny models, a few steps
 """
 
@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,13 +31,19 @@ import numpy as np
 from common import CONFIGS, REPO, RESULTS_DIR, command, finish, machine, print_table
 
 RESULTS = RESULTS_DIR / "world_levers.json"
+WORK = "runs/world_levers"
 DYN, LAM = "--model.init_args.dynamics.init_args.", "--model.init_args.lam.init_args."
+BF16, FP32 = ["--trainer.precision", "bf16-mixed"], ["--trainer.precision", "32-true"]
+PAPER = [DYN + "copy_prior", "false", DYN + "change_weight", "0", LAM + "action_inference", "encoder"]
+COPY = [DYN + "copy_prior", "true", DYN + "change_weight", "0", LAM + "action_inference", "encoder"]
 # variant -> genie-lit fit overrides on top of the quickstart's world stage
 VARIANTS: dict[str, list[str]] = {
-    "baseline": [DYN + "copy_prior", "false", DYN + "change_weight", "0"],
-    "copy_prior": [DYN + "copy_prior", "true", DYN + "change_weight", "0"],
-    "copy_prior_change5": [DYN + "copy_prior", "true", DYN + "change_weight", "5"],
-    "shipped": [],
+    "paper": [*PAPER, *BF16],  # the dynamics as in the paper: no copy prior, every masked token weighs the same
+    "copy_prior": [*COPY, *BF16],
+    "copy_prior_fp32": [*COPY, *FP32],  # what bf16 autocast changes
+    "copy_prior_change5": [*COPY, *BF16, DYN + "change_weight", "5"],
+    "copy_prior_search_inference": [*COPY, *BF16, LAM + "action_inference", "search"],
+    "shipped": [],  # the configs as they are
 }
 FIGURES = ("next_frame_psnr", "copy_psnr", "next_frame_gain", "random_action_psnr", "delta_psnr", "nmi", "nmi_chance",
            "few_shot", "few_shot_chance", "lam_psnr")
@@ -109,23 +116,25 @@ def cell(variant: dict, key: str, std: bool = True) -> str:
     return f"{value['mean']:.3f}" + (f" ± {value['std']:.3f}" if std else "")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="a genie-lit record atari recording with test episodes")
     parser.add_argument("--tokenizer", help="the frozen tokenizer checkpoint every variant trains over")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per run (600)")
+    parser.add_argument("--steps", type=int, default=400, help="optimizer steps per run (400)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--eval-clips", type=int, default=32)
     parser.add_argument("--parallel", type=int, default=2, help="runs at once (2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
-    parser.add_argument("--work", default="runs/world_levers", help="run folders (kept: finished runs are reused)")
+    parser.add_argument("--work", default=WORK, help="run folders (kept: finished runs are reused)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models and data made here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.eval_clips, args.seeds, args.variants = 3, 2, [0], ["baseline", "copy_prior"]
-        args.parallel, args.out = 1, args.out.with_name("world_levers_quick.json")
+        args.steps, args.eval_clips, args.seeds, args.variants = 3, 2, [0], ["paper", "copy_prior"]
+        args.parallel = 1
+        if args.work == WORK:
+            args.work = tempfile.mkdtemp(prefix="world_levers_quick_")
         quick_inputs(args)
     if not (args.data and args.tokenizer):
         parser.error("--data and --tokenizer are required (or --quick)")
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(v, s) for s in args.seeds for v in args.variants]
     with ThreadPoolExecutor(args.parallel) as pool:
         runs = list(pool.map(lambda job: run_one(*job, args), jobs))
-    record["runs"], record["variants"] = runs, aggregate(runs)
+    record["results"], record["variants"] = runs, aggregate(runs)
     rows = []
     for variant, v in record["variants"].items():
         rows.append([variant, len(v["seeds"]), cell(v, "next_frame_psnr"), cell(v, "next_frame_gain"),
@@ -144,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{cell(v, 'few_shot')} ({cell(v, 'few_shot_chance', std=False)})"])
     print_table(["variant", "seeds", "next-frame PSNR", "vs copy", "Δ4PSNR", "NMI (chance)", "200-shot (chance)"], rows)
     finish(record, args.out)
+    return record
 
 
 def quick_inputs(args: argparse.Namespace) -> None:
