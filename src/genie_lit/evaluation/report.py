@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from genie_lit.evaluation import verdict
 from genie_lit.evaluation.consistency import __doc__ as CONSISTENCY_DOC
 
 
@@ -46,6 +47,7 @@ def markdown(r: dict) -> str:
         + (" (NOT held out: these episodes were trained on)" if r["split"] == "train" else "")
         + f": {held['episodes']} episode(s), {held['frames']} frames, {held['transitions']} transitions; "
         f"games: {', '.join(held['games'])}. Split decided by {r['split_source']}.",
+        verdict.markdown(r),
         _tokenizer(r["tokenizer"]),
     ]
     if r["kind"] == "world":

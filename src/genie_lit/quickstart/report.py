@@ -13,6 +13,7 @@ from genie_lit.callbacks.curves import find_metrics_csv, plot, read_curves, sele
 from genie_lit.callbacks.rollout_metrics import rollout
 from genie_lit.callbacks.video import tile, to_uint8, write_mp4
 from genie_lit.evaluation.data import load_held_out, to_video
+from genie_lit.evaluation import verdict
 from genie_lit.evaluation.report import fmt, table
 from genie_lit.models.genie import Genie
 from genie_lit.quickstart.pipeline import STAGES, QuickstartState
@@ -75,7 +76,8 @@ def write_quickstart_report(out: Path, state: QuickstartState, videos_per_game: 
         world = Genie.from_checkpoint(str(out / "world" / "checkpoints" / "last.ckpt"), maskgit_steps=8)
         videos = write_videos(out, world, Path(results["data"]), results["split"], videos_per_game, seed)
     summary = figures(results)
-    report = {"figures": summary, "stages": state.stages, "settings": state.settings, "curves": curves,
+    report = {"figures": summary, "verdicts": [v.__dict__ for v in verdict.verdicts(
+                  results, state.stages.get("world", {}).get("global_step"))], "stages": state.stages, "settings": state.settings, "curves": curves,
               "videos": videos, "evaluation": "eval/eval.json"}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     path = out / "report.md"
@@ -124,6 +126,7 @@ def markdown(f: dict, state: QuickstartState, curves: dict[str, str], videos: li
         f"`{settings.get('command')}` on {settings.get('accelerator')}; held-out split **{f['split']}** "
         f"({f['held_out_episodes']} episodes of {', '.join(f['games'])}), never trained on. The true actions "
         "come from the recorder's sidecars, which training never reads.",
+        verdict.markdown(r, state.stages.get("world", {}).get("global_step")),
         "## Figures",
         table(["measure", "value", "chance / baseline", "note"], rows),
         "## Wall time per stage",
