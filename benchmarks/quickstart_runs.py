@@ -8,7 +8,10 @@ confidence interval over seeds (Student's t) of each, and per game. A finished r
 
 - ``--games`` records other games with the same command (games no setting was tuned on);
 - ``--scale`` multiplies the default *world* steps (budget scaling); the tokenizer of the run
-  with the same seed at scale 1 is reused when it exists, so only the world stage is retrained.
+  with the same seed at scale 1 is reused when it exists, so only the world stage is retrained;
+- ``--share-tokenizer SEED``: the other seeds start from that seed's recording and trained
+  tokenizer (waiting for it) and vary only the world stage's seed, which saves the tokenizer's
+  steps on a small machine; the JSON says so.
 
     python benchmarks/quickstart_runs.py --seeds 0 1 2 --parallel 2           # results/quickstart_runs.json
     python benchmarks/quickstart_runs.py --seeds 0 1 --games space_invaders,freeway --name unseen_games
@@ -23,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,6 +55,11 @@ def run_one(seed: int, scale: float, args: argparse.Namespace) -> dict:
                *args.extra]
         if scale != 1:
             reuse_tokenizer(folder(args, seed, 1.0), out)
+        elif args.share_tokenizer is not None and seed != args.share_tokenizer:
+            source = folder(args, args.share_tokenizer, 1.0)
+            while not tokenizer_done(source):
+                time.sleep(30)
+            reuse_tokenizer(source, out)
         out.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         with (out / "log.txt").open("a") as log:
@@ -61,13 +70,19 @@ def run_one(seed: int, scale: float, args: argparse.Namespace) -> dict:
     return collect(out, seed, scale)
 
 
+def tokenizer_done(run: Path) -> bool:
+    try:
+        stages = json.loads((run / "quickstart.json").read_text())["stages"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(stages.get(s, {}).get("done") for s in ("record", "tokenizer"))
+
+
 def reuse_tokenizer(source: Path, out: Path) -> None:
     """Start ``out`` from ``source``'s recording and trained tokenizer (stages marked done)."""
-    if (out / "quickstart.json").exists() or not (source / "quickstart.json").exists():
+    if (out / "quickstart.json").exists() or not tokenizer_done(source):
         return
     state = json.loads((source / "quickstart.json").read_text())
-    if not all(state["stages"].get(s, {}).get("done") for s in ("record", "tokenizer")):
-        return
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "data", out / "data")
     shutil.copytree(source / "tokenizer", out / "tokenizer")
@@ -122,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="quickstart_runs", help="results/<name>.json and the work sub-folder")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--share-tokenizer", type=int, metavar="SEED",
+                        help="other seeds reuse this seed's recording and tokenizer (only the world varies)")
     parser.add_argument("--work", default="runs")
     parser.add_argument("--out", type=Path)
     parser.add_argument("extra", nargs="*", help="more quickstart arguments, after --")
@@ -129,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or RESULTS_DIR / f"{args.name}.json"
     record = {"command": command("quickstart_runs.py", argv), "machine": machine(args.threads),
               "setup": {"seeds": args.seeds, "games": args.games, "scales": args.scale, "extra": args.extra,
+                        "shared_tokenizer_seed": args.share_tokenizer,
                         "split": "test", "ci": "95% over seeds, Student's t"}}
     jobs = [(s, k) for k in args.scale for s in args.seeds]
     jobs.sort(key=lambda job: job[1] != 1)  # scale 1 first: its tokenizers are reused
