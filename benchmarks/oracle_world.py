@@ -18,7 +18,7 @@ for any world to be controllable by them; if the oracle is far above the LAM wor
 actions are the bottleneck.
 
     python benchmarks/oracle_world.py --data runs/qs/data --tokenizer runs/qs/tokenizer/checkpoints/last.ckpt \
-        --world runs/qs/world/checkpoints/last.ckpt --steps 1500 --seeds 0      # -> results/oracle_world.json
+        --world runs/qs/world/checkpoints/last.ckpt --steps 1000 --seeds 0      # -> results/oracle_world.json
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", required=True, help="the quickstart's recording (with test episodes)")
     parser.add_argument("--tokenizer", required=True, help="the world's frozen tokenizer checkpoint")
     parser.add_argument("--world", nargs="+", required=True, help="LAM world checkpoint(s) to compare (one per seed)")
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (the quickstart world's: 1500)")
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps (the quickstart world's: 1000)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--clips", type=int, default=32, help="held-out test clips (32, as the quickstart)")
     parser.add_argument("--threads", type=int, default=2)

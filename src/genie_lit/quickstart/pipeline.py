@@ -32,7 +32,7 @@ FORMAT = "genie_lit.quickstart/1"
 STAGES = ("record", "tokenizer", "world", "evaluate", "report")
 # The quickstart is defined by optimizer steps, so the same command builds the same world on any
 # machine (a slower one takes longer). Sized for about 30 minutes on 2 CPU cores.
-DEFAULT_STEPS = {"tokenizer": 2000, "world": 1500}
+DEFAULT_STEPS = {"tokenizer": 2000, "world": 1000}
 # what a world step costs in tokenizer steps, measured on CPU (benchmarks/train_throughput.py):
 # only for the whole-run ETA printed during the tokenizer stage
 WORLD_STEP_COST = 2.0
