@@ -13,6 +13,7 @@ of its training; the dynamics model gets random token ids and actions.
 
     python benchmarks/train_throughput.py            # table, benchmarks/results/train_throughput.json
     python benchmarks/train_throughput.py --threads 1 2 --steps 10 --warmup 2
+    python benchmarks/train_throughput.py --threads 1 --precision 32 bf16   # bf16-mixed autocast vs fp32
     python benchmarks/train_throughput.py --quick    # smoke test, tiny models, ~15 s
 """
 
@@ -86,9 +87,11 @@ class Trainer:
         self.optimizer, self.scheduler = optimizers(self.module)
         self.params = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
 
-    def __call__(self) -> None:
+    def __call__(self, precision: str = "32") -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        self.loss().backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # Lightning's bf16-mixed
+            loss = self.loss()
+        loss.backward()
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.clip)
         self.optimizer.step()
@@ -100,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--components", nargs="+", choices=list(COMPONENTS), default=list(COMPONENTS))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread settings, interleaved")
+    parser.add_argument("--precision", nargs="+", choices=("32", "bf16"), default=["32"],
+                        help="32-bit, or bf16-mixed autocast as Lightning's precision='bf16-mixed' (interleaved)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per component and thread setting")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny models, batch 2 x 4 frames, 3 steps")
@@ -109,26 +114,28 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps, args.warmup = 3, 1
     record = {"command": command("train_throughput.py", argv), "machine": machine(args.threads)}
     trainers = {name: Trainer(name, args.quick) for name in args.components}
-    cases = {f"{name}@{threads}": trainers[name] for threads in args.threads for name in args.components}
+    cases = {f"{name}@{threads}@{precision}": (lambda t=trainers[name], p=precision: t(p))
+             for precision in args.precision for threads in args.threads for name in args.components}
     times = interleaved(cases, args.steps, args.warmup,
                         before=lambda case: torch.set_num_threads(int(case.split("@")[1])))
     results = []
     for case, seconds in times.items():
-        name, threads = case.split("@")
+        name, threads, precision = case.split("@")
         t = trainers[name]
         stats = summary(seconds)
         results.append({"component": name, "config": str(COMPONENTS[name].relative_to(CONFIGS.parent)),
-                        "threads": int(threads), "batch": t.batch, "clip_length": t.frames,
+                        "threads": int(threads), "precision": precision, "batch": t.batch, "clip_length": t.frames,
                         "trainable_parameters": t.params, "step": stats,
                         "frames_per_s": t.batch * t.frames / stats["median_s"]})
     record["setup"] = {"steps": args.steps, "warmup": args.warmup, "quick": args.quick,
                        "statistic": "median of interleaved steps",
                        "frames_per_s": "batch x clip_length / median step time"}
     record["results"] = results
-    rows = [[r["component"], r["threads"], f"{r['trainable_parameters'] / 1e6:.2f}M",
+    rows = [[r["component"], r["threads"], r["precision"], f"{r['trainable_parameters'] / 1e6:.2f}M",
              f"{r['batch']}x{r['clip_length']}", f"{r['step']['median_s']:.3f}",
              f"{r['step']['min_s']:.3f}-{r['step']['max_s']:.3f}", f"{r['frames_per_s']:.0f}"] for r in results]
-    print_table(["component", "threads", "trainable", "batch x frames", "step s (median)", "range s", "frames/s"],
+    print_table(["component", "threads", "precision", "trainable", "batch x frames", "step s (median)", "range s",
+                 "frames/s"],
                 rows)
     finish(record, args.out)
     return record
