@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from videos import index_frames, moving_square_frames, truncate_file, write_dataset, write_video
-from genie_lit.data import ClipDataset, VideoDataModule, VideoEntry, VideoInfo, VideoReadError, probe, read_frames
+from genie_lit.data import ClipDataset, VideoDataModule, VideoEntry
 from genie_lit.data import scan_folder, split_files
-from genie_lit.data import video_io
+from genie_lit.media import VideoInfo, VideoReadError, probe, read_frames
+from genie_lit.media import read as media_read
 from genie_lit.data.index import INDEX_FILE
 
 
@@ -79,7 +80,7 @@ def test_a_clip_read_decodes_from_the_keyframe_not_the_whole_file(tmp_path, monk
                 decoded.append(frame.pts)
                 yield frame
 
-    monkeypatch.setattr(video_io.av, "open", CountingContainer)
+    monkeypatch.setattr(media_read.av, "open", CountingContainer)
     frames = read_frames(path, [44, 45, 46, 47], None, 15.0)
     assert frames[:, 0, 0, 0].tolist() == [16 + 4 * i for i in (44, 45, 46, 47)]
     assert 4 <= len(decoded) <= 8 + 4  # at most one keyframe interval before the clip

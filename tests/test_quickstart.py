@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TINY
 from genie_lit.cli import main
-from genie_lit.data.video_io import probe
+from genie_lit.media import probe
 from genie_lit.quickstart.pipeline import STAGES, fit_args, max_time
 
 pytest.importorskip("ale_py")
@@ -76,7 +76,7 @@ def test_quickstart_again_skips_finished_stages_and_resumes_the_unfinished(quick
     assert state["stages"]["world"]["done"] and state["stages"]["evaluate"]["done"]
 
 
-def test_quickstart_bad_settings_exit_2(tmp_path, capsys):
+def test_quickstart_bad_settings_exit_2_and_missing_files_exit_1(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["quickstart", "--out", str(tmp_path), "--minutes", "0"])
     assert exit_info.value.code == 2
@@ -84,13 +84,13 @@ def test_quickstart_bad_settings_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["quickstart", "--out", str(tmp_path), "--world-steps", "0"])
     assert exit_info.value.code == 2
-    assert main(["quickstart", "--out", str(tmp_path), "--world-config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["quickstart", "--out", str(tmp_path), "--world-config", str(tmp_path / "missing.yaml")]) == 1
     assert "missing.yaml does not exist" in capsys.readouterr().err
 
 
 def test_quickstart_refuses_a_state_file_it_did_not_write(tmp_path, capsys):
     (tmp_path / "quickstart.json").write_text('{"format": "something else"}')
-    assert main(["quickstart", "--out", str(tmp_path), "--accelerator", "cpu"]) == 2
+    assert main(["quickstart", "--out", str(tmp_path), "--device", "cpu"]) == 1
     assert "not written by this version" in capsys.readouterr().err
 
 

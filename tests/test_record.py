@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from genie_lit.cli import main as cli_main
-from genie_lit.data import VideoDataModule, probe, read_frames
+from genie_lit.data import VideoDataModule
+from genie_lit.media import probe, read_frames
 from genie_lit.data.atari import HeldRandomPolicy, movement_actions
 from genie_lit.data.record import DatasetExistsError, _episode_splits, main, record_atari
 

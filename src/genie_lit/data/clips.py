@@ -21,7 +21,7 @@ from einops import rearrange
 from torch.utils.data import Dataset
 
 from genie_lit.data.index import VideoEntry
-from genie_lit.data.video_io import VideoReadError, read_frames
+from genie_lit.media.read import VideoReadError, read_frames
 
 
 def source_indices(start: int, clip_length: int, step: float) -> list[int]:

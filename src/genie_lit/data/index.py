@@ -18,13 +18,13 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genie_lit.data.video_io import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, probe
+from genie_lit.media.read import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, probe
 
 INDEX_FILE = ".genie_lit_index.json"
 MANIFEST_FILE = "manifest.json"
 ACTIONS_SUFFIX = ".actions.npy"
 SPLITS = ("train", "val", "test")
-_INDEX_VERSION = 2  # 2: frame counts are time slots (video_io), not packets
+_INDEX_VERSION = 2  # 2: frame counts are time slots (genie_lit.media.read), not packets
 
 
 @dataclass

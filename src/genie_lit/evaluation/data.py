@@ -28,7 +28,7 @@ from torch import Tensor
 
 from genie_lit.data.clips import source_indices
 from genie_lit.data.index import MANIFEST_FILE, SPLITS, VideoEntry, scan_folder, split_files
-from genie_lit.data.video_io import VIDEO_EXTENSIONS, VideoReadError, read_frames
+from genie_lit.media.read import VIDEO_EXTENSIONS, VideoReadError, read_frames
 
 UNKNOWN_GAME = "(no game)"
 SPLIT_DEFAULTS = {"val_fraction": 0.1, "test_fraction": 0.0, "seed": 0}  # VideoDataModule's defaults
@@ -44,10 +44,6 @@ class Episode:
     game: str
     frames: np.ndarray  # t h w c uint8
     actions: np.ndarray  # (t-1,) int64 true actions, -1 where unknown
-
-    @property
-    def has_actions(self) -> bool:
-        return bool((self.actions >= 0).any())
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Genie is prompted with one or more frames (§2.2 "Inference": a game frame, a photo or a sketch).
 FFmpeg decodes still images as one-frame streams, so PNG, JPEG, BMP, GIF, WebP and TIFF images
-and every video FFmpeg knows go through one decode loop here, without Pillow. Frames keep their
+and every video FFmpeg knows go through one decode loop here, without Pillow, with the RGB
+conversion of :mod:`genie_lit.media`. Frames keep their
 own size: :meth:`Genie.reset` resizes them to the world's resolution.
 """
 
@@ -13,6 +14,8 @@ from typing import Any
 
 import av
 import numpy as np
+
+from genie_lit.media.read import frame_to_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 ACCEPTED = ("an image (PNG, JPEG, BMP, GIF, WebP, TIFF) or a video FFmpeg can decode "
@@ -45,7 +48,7 @@ def load_prompt(path: str | Path, max_frames: int = 1) -> np.ndarray:
                 raise PromptError(f"prompt {path} is not an image or a video (FFmpeg reads it as "
                                   f"{container.format.long_name!r}); pass {ACCEPTED}")
             for frame in container.decode(container.streams.video[0]):
-                frames.append(_to_rgb(frame))
+                frames.append(frame_to_rgb(frame))
                 if len(frames) == max_frames:
                     break
     except PromptError:
@@ -59,16 +62,6 @@ def load_prompt(path: str | Path, max_frames: int = 1) -> np.ndarray:
     if not frames:
         raise PromptError(f"prompt {path} holds no decodable frame; pass {ACCEPTED}")
     return np.stack(frames)
-
-
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """``h w 3`` uint8 RGB at the frame's own size; alpha (and palette transparency) over black."""
-    fmt = frame.format
-    if fmt.has_palette or any(c.is_alpha for c in fmt.components):
-        rgba = frame.to_ndarray(format="rgba")
-        alpha = rgba[..., 3:].astype(np.uint16)
-        return ((rgba[..., :3] * alpha + 127) // 255).astype(np.uint8)
-    return frame.to_ndarray(format="rgb24")
 
 
 def as_prompt(prompt: Any, max_frames: int = 1) -> Any:

@@ -1,4 +1,4 @@
-"""Reading and writing video files with PyAV without holding whole videos in memory.
+"""Reading video files and images with PyAV without holding whole videos in memory.
 
 Frame indices are time slots: frame ``i`` of a file is what is on screen at ``i / fps`` seconds
 after the stream starts, with ``fps`` the stream's average rate. For a constant-rate file this is
@@ -8,22 +8,13 @@ previous frame, as a player would.
 :func:`probe` reads a file's packet table (no decoding beyond its first and last frames) to learn
 its frame count, rate and size. :func:`read_frames` seeks to the keyframe before the first wanted
 frame and decodes only up to the last, converting any pixel format (grey, YUV, palette, alpha) to
-RGB at the requested size inside FFmpeg's scaler; alpha is composited over black.
-
-:class:`VideoWriter` writes lossless RGB H.264 (``libx264rgb`` at ``qp 0``) in mp4. Why this codec:
-Atari frames at 64x64 are pixel art whose one-pixel sprites (a ball, a paddle edge) carry the
-action signal. Ordinary H.264 stores colour at half resolution (yuv420p) and quantises, which
-smears exactly those pixels; ``libx264rgb`` keeps full-resolution RGB and ``qp 0`` makes it
-lossless, so a frame reads back bit-exactly, while inter-frame prediction still makes mostly
-static game screens small (a few hundred bytes a frame). A short keyframe interval (default 16
-frames, about one clip) bounds what a clip read must decode after a seek. FFV1 or PNG-in-MOV are
-also lossless but larger and not mp4; mp4 keeps the data set in the common container.
+RGB at the requested size inside FFmpeg's scaler (:func:`frame_to_rgb`); alpha is composited over
+black. FFmpeg decodes still images as one-frame streams, so images go through the same code.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -106,12 +97,6 @@ def _frame_rate(stream: av.video.stream.VideoStream, times: list[int]) -> float:
         if steps.min() > 0.5 and np.mean(np.abs(steps - np.round(steps)) <= 0.15) >= 0.9:
             return guess
     return (len(stamps) - 1) / ((stamps[-1] - stamps[0]) * time_base)
-    if len(times) > 1 and base <= 240.0:
-        steps = np.diff(np.sort(np.asarray(times, dtype=np.float64))) * float(stream.time_base or 1) * base
-        steps = steps[steps > 0]
-        if steps.size and np.mean(np.abs(steps - np.round(steps)) < 0.1) >= 0.9 and steps.min() > 0.5:
-            return base
-    return average or base
 
 
 def read_frames(
@@ -179,11 +164,11 @@ def _decode(path, wanted: list[int], size, fps: float, interpolation: str, seek:
                 held = frame  # nothing was on screen before the first frame: it fills the gap
             while pending and pending[0] < index:  # slots before this frame show the previous one
                 if held_image is None:
-                    held_image = _to_rgb(held, size, interpolation)
+                    held_image = frame_to_rgb(held, size, interpolation)
                 found[pending.popleft()] = held_image
             image = None
             while pending and pending[0] == index:
-                image = image if image is not None else _to_rgb(frame, size, interpolation)
+                image = image if image is not None else frame_to_rgb(frame, size, interpolation)
                 found[pending.popleft()] = image
             if not pending:
                 break
@@ -191,7 +176,8 @@ def _decode(path, wanted: list[int], size, fps: float, interpolation: str, seek:
     return found
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, interpolation: str) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None, interpolation: str = "AREA",
+                 ) -> np.ndarray:
     """``h w 3`` uint8 RGB at ``size`` (h, w); alpha (and palette transparency) over black."""
     height, width = size if size is not None else (frame.height, frame.width)
     fmt = frame.format
@@ -203,73 +189,3 @@ def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None, interpolation: s
         alpha = rgba[..., 3:].astype(np.uint16)
         return ((rgba[..., :3] * alpha + 127) // 255).astype(np.uint8)
     return frame.reformat(format="rgb24", **kwargs).to_ndarray()
-
-
-class VideoWriter:
-    """Lossless RGB H.264 mp4 writer (see the module docstring for why), one frame at a time.
-
-    Frames are written to a hidden ``.partial`` file that replaces ``path`` only when the writer
-    closes without an error, so an interrupted recording never leaves a truncated video behind.
-
-    Args:
-        path: output ``.mp4`` file.
-        fps: frame rate stored in the file (a :class:`~fractions.Fraction` keeps e.g. 60/7 exact).
-        size: ``(height, width)`` to resize frames to (FFmpeg's scaler), or ``None`` to keep them.
-        keyframe_interval: frames between keyframes (a seek decodes at most this many extra).
-        interpolation: scaler used for resizing (``AREA`` averages, so thin sprites stay visible).
-    """
-
-    def __init__(self, path: str | Path, fps: float | Fraction, size: tuple[int, int] | None = None,
-                 keyframe_interval: int = 16, interpolation: str = "AREA") -> None:
-        self.path = Path(path)
-        self.partial = self.path.with_name(f".{self.path.name}.partial")
-        self.size, self.interpolation = size, interpolation
-        self.rate = Fraction(fps).limit_denominator(1001)
-        self.frames = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.partial), mode="w", format="mp4")
-        self._stream = None
-        self._keyframe_interval = keyframe_interval
-
-    def _open_stream(self, height: int, width: int) -> None:
-        stream = self._container.add_stream("libx264rgb", rate=self.rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
-        stream.time_base = 1 / self.rate
-        # one thread: frames this small gain nothing from threads, and the bytes stay identical across machines
-        stream.options = {"qp": "0", "g": str(self._keyframe_interval), "threads": "1"}
-        self._stream = stream
-
-    def write(self, frame: np.ndarray) -> None:
-        """Append one ``h w 3`` uint8 RGB frame."""
-        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        if self.size is not None and (image.height, image.width) != tuple(self.size):
-            image = image.reformat(width=self.size[1], height=self.size[0], format="rgb24",
-                                   interpolation=self.interpolation, threads=1)
-        if self._stream is None:
-            self._open_stream(image.height, image.width)
-        image.pts = self.frames
-        for packet in self._stream.encode(image):
-            self._container.mux(packet)
-        self.frames += 1
-
-    def close(self, keep: bool = True) -> None:
-        """Finish the file; ``keep=False`` discards it."""
-        if self._container is None:
-            return
-        try:
-            if self._stream is not None and keep:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
-        finally:
-            self._container.close()
-            self._container = None
-        if keep and self.frames:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(keep=exc_type is None)
