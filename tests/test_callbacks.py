@@ -18,12 +18,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import CONFIGS, QUIET, TINY
 from genie_lit.callbacks import ReconstructionFVD, RolloutMetrics, RolloutVideos
 from genie_lit.callbacks import video as video_callback
-from genie_lit.callbacks.base import build_fvd
-from genie_lit.callbacks.rollout_metrics import random_actions
 from genie_lit.cli import main
-from genie_lit.data import VideoDataModule, probe
-from genie_lit.metrics import InceptionI3d
-from genie_lit.models.genie import Genie
+from genie_lit.data import VideoDataModule
+from genie_lit.media import probe
+from genie_lit.media.frames import tile, to_uint8
+from genie_lit.metrics import InceptionI3d, build_fvd
+from genie_lit.models import Genie
+from genie_lit.models.world import random_actions
 
 COTRAIN = ["--config", str(CONFIGS / "genie" / "cotrain.yaml"), "--config", str(TINY / "tiny_cotrain.yaml")]
 TOKENIZER = ["--config", str(CONFIGS / "tokenizer" / "st_vivit.yaml"), "--config", str(TINY / "tiny_tokenizer.yaml")]
@@ -178,7 +179,8 @@ def test_tokenizer_reconstruction_fvd_and_videos(video_dir, tokenizer_ckpt, tmp_
     assert values["val/recon_fvd_random_i3d_64px"] > 0 and "val/recon_fvd" not in values
     (video,) = (tmp_path / "videos").glob("*.mp4")
     info = probe(video)
-    assert video.name.endswith("_prompt0_reconstruction.mp4") and (info.num_frames, info.width) == (4, 2 * 64 + 2)
+    scale = 4  # panels are enlarged 4x (nearest) so that people can see them
+    assert video.name.endswith("_prompt0_reconstruction.mp4") and (info.num_frames, info.width) == (4, 2 * 64 * scale + 2)
 
 
 class IdentityTokenizer(L.LightningModule):
@@ -232,6 +234,6 @@ def test_videos_go_to_tensorboard_as_videos_when_moviepy_can_encode_them(monkeyp
         (tag, tuple(video.shape), video.dtype, step, fps)))
     monkeypatch.setattr(video_callback, "tensorboard_can_encode_video", lambda: True)
     panels = torch.rand(3, 4, 3, 8, 8)  # real | inferred | random, 4 frames of 8x8
-    video = video_callback.to_uint8(video_callback.tile(panels, 3))
+    video = to_uint8(tile(panels, 3))
     RolloutVideos(fps=5)._log(SimpleNamespace(loggers=[logger], global_step=7), "prompt0_rollout", video, panels)
     assert calls == [("videos/prompt0_rollout", (1, 4, 3, 8, 3 * 8 + 2 * 2), torch.uint8, 7, 5)]

@@ -1,4 +1,4 @@
-"""The playable world's exact temporal KV cache (issue: cached and full-recompute logits agree,
+"""The playable world's exact temporal KV cache (cached and full-recompute logits agree,
 float32, max |diff| <= 1e-4), for both action conditionings.
 
 Within the context length the cache equals ``use_cache=False`` (the dynamics recomputed over all

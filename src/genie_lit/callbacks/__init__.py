@@ -1,7 +1,8 @@
-"""Validation callbacks: Genie's FVD and ΔtPSNR from world rollouts, the tokenizer's
-reconstruction FVD, and rollout videos (Bruce et al., 2024, §3). ``genie-lit curves`` plots the
-logged values (:mod:`genie_lit.callbacks.curves`); :mod:`genie_lit.callbacks.resume` keeps them
-continuous when a killed run resumes."""
+"""Lightning callbacks only: Genie's FVD and ΔtPSNR from world rollouts, the tokenizer's
+reconstruction FVD, rollout videos (Bruce et al., 2024, §3), and :class:`ResumeCurves` (with its
+resumable loggers) that keeps the curves continuous when a killed run resumes. The rollouts
+themselves are :mod:`genie_lit.models.world`'s; ``genie-lit curves`` (:mod:`genie_lit.curves`)
+plots the logged values."""
 
 from genie_lit.callbacks.reconstruction_fvd import ReconstructionFVD
 from genie_lit.callbacks.resume import ResumeCurves

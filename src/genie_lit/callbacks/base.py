@@ -33,9 +33,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from genie_lit.metrics import FrechetVideoDistance, I3DFeatureExtractor
-
-STANDARD_I3D_SIZE = 224
+from genie_lit.metrics import FrechetVideoDistance
 
 
 class ValidationClipsCallback(Callback):
@@ -159,16 +157,6 @@ def global_count(trainer: L.Trainer, pl_module: L.LightningModule, local: int) -
 
 
 # ---------------------------------------------------------------------------------- FVD
-def build_fvd(weights: str | None, size: int, num_frames: int) -> tuple[FrechetVideoDistance, str]:
-    """FVD that keeps its real statistics across resets, and the name to log it under:
-    ``fvd`` only with I3D weights from a file at the standard 224x224 input; ``fvd_random_i3d``
-    without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
-    extractor = I3DFeatureExtractor(weights_path=weights, size=size, num_frames=num_frames)
-    fvd = FrechetVideoDistance(feature_extractor=extractor, reset_real_features=False, num_frames=num_frames)
-    name = fvd.log_name if size == STANDARD_I3D_SIZE else f"{fvd.log_name}_{size}px"
-    return fvd, name
-
-
 class RealStatistics:
     """Remembers which real clips an FVD already holds, so they are encoded once per run."""
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import lightning as L
 
-from genie_lit.callbacks.base import (STANDARD_I3D_SIZE, FVDLogger, RealStatistics, ValidationClipsCallback,
-                                      build_fvd, global_count)
+from genie_lit.callbacks.base import FVDLogger, RealStatistics, ValidationClipsCallback, global_count
+from genie_lit.metrics import STANDARD_I3D_SIZE, build_fvd
 
 
 class ReconstructionFVD(ValidationClipsCallback):

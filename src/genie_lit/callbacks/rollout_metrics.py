@@ -17,57 +17,11 @@ Both rollouts of a clip use the same MaskGIT random numbers, so they differ by t
 from __future__ import annotations
 
 import lightning as L
-import torch
-from torch import Tensor
 
-from genie_lit.callbacks.base import (STANDARD_I3D_SIZE, FVDLogger, RealStatistics, ValidationClipsCallback,
-                                      build_fvd, global_count, log_synced)
-from genie_lit.metrics import DeltaPSNR
-from genie_lit.models.genie import Genie
-
-_SEED_STRIDE = 1_000_003  # clip seeds: seed * stride + index (distinct for any realistic validation set)
-
-
-def require_world_parts(pl_module: L.LightningModule, callback: str) -> None:
-    """Refuse a module that is not a co-trained world (``tokenizer``, ``lam``, ``dynamics``)."""
-    if not all(hasattr(pl_module, part) for part in ("tokenizer", "lam", "dynamics")):
-        raise TypeError(f"{callback} rolls out a Genie world and needs a module with .tokenizer, .lam and .dynamics "
-                        f"(GenieCoTraining), got {type(pl_module).__name__}; for a tokenizer use ReconstructionFVD")
-
-
-def build_world(pl_module: L.LightningModule, maskgit_steps: int, temperature: float) -> Genie:
-    """A playable world over the module's live parts."""
-    return Genie(pl_module.tokenizer, pl_module.lam, pl_module.dynamics, maskgit_steps=maskgit_steps,
-                 temperature=temperature)
-
-
-def random_actions(indices: Tensor, steps: int, num_actions: int, seed: int) -> Tensor:
-    """Uniform actions ``b steps``; row i depends only on ``seed`` and ``indices[i]``."""
-    rows = []
-    for index in indices.tolist():
-        generator = torch.Generator().manual_seed(seed * _SEED_STRIDE + max(index, 0))
-        rows.append(torch.randint(0, num_actions, (steps,), generator=generator))
-    return torch.stack(rows)
-
-
-def rollout(world: Genie, prompt_clip: Tensor, actions: Tensor, seed: int) -> Tensor:
-    """The world's clip ``b T c h w``: its rendition of ``x_1`` then one frame per action."""
-    first = world.reset(prompt_clip[:, :1], seed=seed)
-    frames = world.rollout(actions.to(world.device))
-    return torch.cat((first[:, None], frames), dim=1)
-
-
-def rollout_pair(world: Genie, real: Tensor, indices: Tensor, seed: int) -> tuple[Tensor, Tensor]:
-    """The two rollouts ΔtPSNR compares for real clips ``b T c h w`` (``indices``: their places in
-    the clip set, -1 for padding): from each clip's ``x_1``, with the latent actions the LAM infers
-    from the clip and with uniform random actions (:func:`random_actions` seeded ``seed + 1``). Both
-    use the same MaskGIT generator, seeded ``seed * 1_000_003 + indices[0]``. Shared by
-    :class:`RolloutMetrics` and ``genie-lit evaluate``."""
-    sampling_seed = seed * _SEED_STRIDE + int(indices[0].clamp_min(0))
-    inferred = rollout(world, real, world.infer_actions(real), sampling_seed)
-    chance = random_actions(indices, real.shape[1] - 1, world.num_actions, seed + 1)
-    randomised = rollout(world, real, chance, sampling_seed)
-    return inferred, randomised
+from genie_lit.callbacks.base import FVDLogger, RealStatistics, ValidationClipsCallback, global_count, log_synced
+from genie_lit.metrics import STANDARD_I3D_SIZE, DeltaPSNR, build_fvd
+from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE
+from genie_lit.models.world import build_world, require_world_parts, rollout_pair
 
 
 class RolloutMetrics(ValidationClipsCallback):
@@ -93,7 +47,7 @@ class RolloutMetrics(ValidationClipsCallback):
             its own MaskGIT generator, so the values do not depend on the number of processes.
         seed: seed of the random actions and of MaskGIT sampling: the batch that starts with clip
             ``i`` (index in the validation set) samples with ``seed * 1_000_003 + i``, and clip ``i``'s
-            random actions come from :func:`random_actions` with ``seed + 1``.
+            random actions come from :func:`~genie_lit.models.world.random_actions` with ``seed + 1``.
     """
 
     def __init__(
@@ -101,8 +55,8 @@ class RolloutMetrics(ValidationClipsCallback):
         every_n_val_epochs: int = 1,
         max_clips: int = 16,
         t: int = 4,
-        maskgit_steps: int = 8,
-        temperature: float = 1.0,
+        maskgit_steps: int = MASKGIT_STEPS,
+        temperature: float = MASKGIT_TEMPERATURE,
         fvd: bool = True,
         fvd_weights: str | None = None,
         fvd_num_frames: int = 16,

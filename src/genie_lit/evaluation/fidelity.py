@@ -21,10 +21,9 @@ from einops import rearrange
 from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from genie_lit.callbacks.rollout_metrics import _SEED_STRIDE, random_actions, rollout_pair
 from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance
-from genie_lit.models.genie import Genie
 from genie_lit.models.tokenizer import VideoTokenizer
+from genie_lit.models.world import SEED_STRIDE, Genie, random_actions, rollout_pair
 
 Batches = list[tuple[Tensor, Tensor]]  # (indices b, video b t c h w)
 
@@ -68,7 +67,7 @@ def next_frame_metrics(world: Genie, batches: Batches, seed: int) -> dict:
             raise ValueError(f"next-frame PSNR needs clips of at least 2 frames, got {t}")
         actions = world.infer_actions(video)  # b (t-1)
         chance = random_actions(indices, 1, world.num_actions, seed + 1)[:, 0]
-        sampling_seed = seed * _SEED_STRIDE + int(indices[0])
+        sampling_seed = seed * SEED_STRIDE + int(indices[0])
         target = video[:, -1]
         for name, action in (("dynamics_inferred", actions[:, -1]), ("dynamics_random", chance)):
             world.reset(video[:, :-1], seed=sampling_seed)
@@ -85,7 +84,7 @@ def next_frame_metrics(world: Genie, batches: Batches, seed: int) -> dict:
 @torch.no_grad()
 def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
                     fvd: tuple[FrechetVideoDistance, str] | None = None) -> dict:
-    """ΔtPSNR, and with ``fvd`` (metric and name from :func:`~genie_lit.callbacks.base.build_fvd`)
+    """ΔtPSNR, and with ``fvd`` (metric and name from :func:`~genie_lit.metrics.build_fvd`)
     the FVD of the rollouts with inferred actions against the real clips."""
     device = world.device
     delta = DeltaPSNR(t=t).to(device)

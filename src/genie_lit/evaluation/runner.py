@@ -14,14 +14,16 @@ from typing import Any
 
 import torch
 
-from genie_lit.callbacks.base import STANDARD_I3D_SIZE, build_fvd
 from genie_lit.evaluation.consistency import action_consistency, pick_prompts
 from genie_lit.evaluation.data import EvaluationError, clip_batches, load_held_out, sample_clips, to_video
 from genie_lit.evaluation.fidelity import next_frame_metrics, rollout_metrics, tokenizer_metrics
 from genie_lit.evaluation.latent_actions import latent_action_metrics
+from genie_lit.metrics import STANDARD_I3D_SIZE, build_fvd
 from genie_lit.models.checkpoints import CheckpointError, build_from_checkpoint, checkpoint_class, read_checkpoint
-from genie_lit.models.genie import Genie, GenieCoTraining
+from genie_lit.models.cotraining import GenieCoTraining
+from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE
 from genie_lit.models.tokenizer import VideoTokenizer
+from genie_lit.models.world import Genie
 
 FORMAT = "genie_lit.evaluate/1"
 
@@ -55,8 +57,8 @@ def evaluate_world(
     split: str | None = None,
     max_clips: int = 64,
     clip_length: int | None = None,
-    maskgit_steps: int = 8,
-    temperature: float = 1.0,
+    maskgit_steps: int = MASKGIT_STEPS,
+    temperature: float = MASKGIT_TEMPERATURE,
     seed: int = 0,
     t: int = 4,
     fvd: bool = True,

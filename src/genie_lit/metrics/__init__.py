@@ -2,7 +2,7 @@
 features, controllability by ΔtPSNR. Depends on torch, torchmetrics and einops only."""
 
 from genie_lit.metrics.delta_psnr import DeltaPSNR
-from genie_lit.metrics.fvd import FrechetVideoDistance
+from genie_lit.metrics.fvd import STANDARD_I3D_SIZE, FrechetVideoDistance, build_fvd
 from genie_lit.metrics.i3d import I3DFeatureExtractor, InceptionI3d, load_i3d
 
-__all__ = ["DeltaPSNR", "FrechetVideoDistance", "I3DFeatureExtractor", "InceptionI3d", "load_i3d"]
+__all__ = ["STANDARD_I3D_SIZE", "DeltaPSNR", "FrechetVideoDistance", "build_fvd", "I3DFeatureExtractor", "InceptionI3d", "load_i3d"]

@@ -175,3 +175,17 @@ def _keep_extractor_on_load(module: FrechetVideoDistance, state_dict: dict, pref
         del state_dict[key]
     for key, value in module.feature_extractor.state_dict(keep_vars=True).items():
         state_dict[extractor_prefix + key] = value
+
+
+STANDARD_I3D_SIZE = 224  # the I3D input side of published FVD
+
+
+def build_fvd(weights: str | None, size: int = STANDARD_I3D_SIZE, num_frames: int = 16,
+              ) -> tuple[FrechetVideoDistance, str]:
+    """FVD that keeps its real statistics across resets, and the name to log it under:
+    ``fvd`` only with I3D weights from a file at the standard 224x224 input; ``fvd_random_i3d``
+    without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
+    extractor = I3DFeatureExtractor(weights_path=weights, size=size, num_frames=num_frames)
+    fvd = FrechetVideoDistance(feature_extractor=extractor, reset_real_features=False, num_frames=num_frames)
+    name = fvd.log_name if size == STANDARD_I3D_SIZE else f"{fvd.log_name}_{size}px"
+    return fvd, name

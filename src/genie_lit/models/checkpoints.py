@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,8 +37,8 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> dict[str, Any
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{what} {path} holds pickled Python objects that are not loaded for safety (it was not written by "
-            f"`genie-lit fit`, or its module was built outside the CLI). Re-train with the CLI. Detail: {err}"
-        ) from err
+            f"`genie-lit fit`, or its module was built outside the CLI). Re-train with the CLI."
+        ) from err  # torch's own multi-line explanation stays in the chain, above this message
     except (RuntimeError, EOFError, OSError) as err:
         raise CheckpointError(f"{what} {path} is not a readable PyTorch checkpoint: {err}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
@@ -78,7 +79,13 @@ def load_module(path: str | Path, expected: type[ModuleT], what: str = "checkpoi
 
 
 def freeze(module: torch.nn.Module) -> torch.nn.Module:
-    """Eval mode and no gradients; owners keep it in eval by overriding ``train()``."""
+    """Eval mode and no gradients; owners keep it in eval by overriding ``train()``.
+
+    A frozen part stays in eval mode by design, so Lightning's warning about modules found in eval
+    mode at the start of training (which counts the frozen part's submodules) is silenced once a
+    part is frozen.
+    """
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
     module.eval()
     for parameter in module.parameters():
         parameter.requires_grad_(False)

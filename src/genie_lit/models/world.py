@@ -1,13 +1,10 @@
-"""Genie phase 2: co-training the latent action and dynamics models over a frozen tokenizer
-(Bruce et al., 2024, §2.2 "Inference" and §3 "Training").
+"""The playable Genie world (Bruce et al., 2024, §2.2 "Inference"): prompt it with frames, step it
+with latent actions; and the rollouts that validation and evaluation measure (§3 "Metrics").
 
-How gradients flow: the tokenizer is frozen (eval mode, ``requires_grad=False``, and
-``train()`` cannot switch it back); it turns clips into tokens without a graph. The latent
-action model (LAM) is trained by its own next-frame reconstruction loss only. The dynamics model
-receives the LAM's *discrete* action indices (detached) and embeds them with its own table, so
-the dynamics loss never reaches the LAM, as in the paper, where only the action codebook's
-indices link the two. Both losses are summed (``lam_weight``, ``dynamics_weight``) and one
-optimiser steps both models, whose parameters are disjoint.
+A :class:`Genie` is built from a co-training checkpoint (:meth:`Genie.from_checkpoint`) or from
+the live parts of a :class:`~genie_lit.models.GenieCoTraining` module (:func:`build_world`).
+:func:`rollout_pair` makes the two rollouts ΔtPSNR compares; the validation callbacks and
+``genie-lit evaluate`` both use it, so the two measure the same thing.
 """
 
 from __future__ import annotations
@@ -16,129 +13,16 @@ from typing import Any
 
 import torch
 from einops import rearrange
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
-from torchmetrics.image import PeakSignalNoiseRatio
 
-from genie_lit.metrics.latent_actions import LatentActionAgreement
-from genie_lit.models.base import GenieModule, default_optimizer
-from genie_lit.models.checkpoints import CheckpointError, freeze, load_module
+from genie_lit.models.checkpoints import CheckpointError, freeze
+from genie_lit.models.cotraining import TOKENIZER_HPARAMS_KEY, GenieCoTraining, check_compatible
 from genie_lit.models.dynamics import DynamicsModel
-from genie_lit.models.lam import LatentActionModel, log_agreement
-from genie_lit.models.maskgit import maskgit_sample
+from genie_lit.models.lam import LatentActionModel
+from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE, maskgit_sample
 from genie_lit.models.tokenizer import VideoTokenizer
 
-TOKENIZER_HPARAMS_KEY = "genie_lit_tokenizer_hyper_parameters"
-
-
-class GenieCoTraining(GenieModule):
-    """Trains ``lam`` and ``dynamics`` together on pixel clips over the frozen tokenizer.
-
-    Args:
-        lam: the latent action model (its ``num_actions`` must equal the dynamics').
-        dynamics: the MaskGIT dynamics model (its ``vocab_size`` and ``grid`` must match the tokenizer).
-        tokenizer_ckpt: checkpoint of a trained :class:`VideoTokenizer` (from ``genie-lit fit``).
-        lam_weight, dynamics_weight: weights of the two losses.
-    """
-
-    def __init__(
-        self,
-        lam: LatentActionModel,
-        dynamics: DynamicsModel,
-        tokenizer_ckpt: str | None = None,
-        lam_weight: float = 1.0,
-        dynamics_weight: float = 1.0,
-        optimizer: OptimizerCallable = default_optimizer,
-        scheduler: LRSchedulerCallable | None = None,
-    ) -> None:
-        super().__init__(optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        if lam.num_actions != dynamics.num_actions:
-            raise ValueError(f"the latent action model has {lam.num_actions} actions but the dynamics model "
-                             f"{dynamics.num_actions}; set dynamics num_actions to the LAM's codebook_size")
-        self.lam, self.dynamics = lam, dynamics
-        self.lam_weight, self.dynamics_weight = lam_weight, dynamics_weight
-        self.tokenizer: VideoTokenizer | None = None
-        if tokenizer_ckpt is not None:
-            self.set_tokenizer(load_module(tokenizer_ckpt, VideoTokenizer, "tokenizer checkpoint"))
-        self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
-        self.val_agreement = LatentActionAgreement(lam.num_actions)
-
-    def set_tokenizer(self, tokenizer: VideoTokenizer) -> None:
-        """Install the frozen tokenizer after checking it fits the LAM and dynamics configs."""
-        check_compatible(tokenizer, self.lam, self.dynamics)
-        self.tokenizer = freeze(tokenizer)
-        if self.lam.input_type == "tokens":
-            self.lam.attach_tokenizer(tokenizer)
-
-    def train(self, mode: bool = True) -> GenieCoTraining:
-        super().train(mode)
-        if self.tokenizer is not None:
-            self.tokenizer.eval()  # frozen: stays in eval through trainer.fit's train()
-        return self
-
-    def _require_tokenizer(self) -> VideoTokenizer:
-        if self.tokenizer is None:
-            raise CheckpointError("co-training needs a trained tokenizer: pass --model.init_args.tokenizer_ckpt PATH")
-        return self.tokenizer
-
-    def compute(self, video: Tensor) -> dict[str, Any]:
-        tokenizer = self._require_tokenizer()
-        with torch.no_grad():
-            tokens = tokenizer.encode(video)
-        lam_out = self.lam.compute(video)
-        dyn_out = self.dynamics.compute(tokens, lam_out.actions.detach())
-        loss = self.lam_weight * lam_out.loss + self.dynamics_weight * dyn_out.loss
-        return {"loss": loss, "lam": lam_out, "dynamics": dyn_out}
-
-    # ------------------------------------------------------------------------- Lightning
-    def on_fit_start(self) -> None:
-        self._require_tokenizer()
-        self.check_data_resolution(self.lam.image_size)
-        self.remember_clip_length()
-
-    def _log(self, out: dict[str, Any], stage: str, batch_size: int) -> None:
-        lam, dyn = out["lam"], out["dynamics"]
-        self.log_dict(
-            {f"{stage}/loss": out["loss"], f"{stage}/lam_loss": lam.loss, f"{stage}/lam_recon_loss": lam.recon_loss,
-             f"{stage}/dynamics_loss": dyn.loss, f"{stage}/token_accuracy": dyn.accuracy,
-             f"{stage}/action_usage": lam.usage, f"{stage}/action_perplexity": lam.perplexity},
-            prog_bar=stage == "train", batch_size=batch_size, sync_dist=stage != "train",
-        )
-
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        out = self.compute(batch["video"])
-        self._log(out, "train", batch["video"].shape[0])
-        return out["loss"]
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        video = batch["video"]
-        out = self.compute(video)
-        self._log(out, "val", video.shape[0])
-        self.val_psnr(rearrange(out["lam"].prediction.clamp(0, 1), "b t c h w -> (b t) c h w"),
-                      rearrange(video[:, 1:], "b t c h w -> (b t) c h w"))
-        self.log("val/lam_psnr", self.val_psnr)
-        self.val_agreement.update(out["lam"].actions, batch["actions"], batch["game"])
-
-    def on_validation_epoch_end(self) -> None:
-        log_agreement(self, self.val_agreement)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # the tokenizer's plain config travels with its weights, so the world loads from this file alone
-        checkpoint[TOKENIZER_HPARAMS_KEY] = dict(self._require_tokenizer().hparams)
-
-
-def check_compatible(tokenizer: VideoTokenizer, lam: LatentActionModel, dynamics: DynamicsModel) -> None:
-    """Refuse a tokenizer whose codebook, grid or resolution disagrees with the configs."""
-    if tokenizer.codebook_size != dynamics.vocab_size:
-        raise CheckpointError(f"the tokenizer has {tokenizer.codebook_size} codes but the dynamics model was "
-                              f"configured with vocab_size={dynamics.vocab_size}; set them equal")
-    if tuple(tokenizer.grid) != tuple(dynamics.grid):
-        raise CheckpointError(f"the tokenizer makes a {tuple(tokenizer.grid)} token grid per frame but the dynamics "
-                              f"model was configured with grid={tuple(dynamics.grid)}; set them equal")
-    if tuple(tokenizer.image_size) != tuple(lam.image_size):
-        raise CheckpointError(f"the tokenizer works at resolution {tuple(tokenizer.image_size)} but the latent action "
-                              f"model was configured with image_size={tuple(lam.image_size)}; set them equal")
+SEED_STRIDE = 1_000_003  # clip seeds: seed * stride + index (distinct for any realistic validation set)
 
 
 class Genie(torch.nn.Module):
@@ -160,7 +44,8 @@ class Genie(torch.nn.Module):
     """
 
     def __init__(self, tokenizer: VideoTokenizer, lam: LatentActionModel, dynamics: DynamicsModel,
-                 context_length: int | None = None, maskgit_steps: int = 8, temperature: float = 1.0,
+                 context_length: int | None = None, maskgit_steps: int = MASKGIT_STEPS,
+                 temperature: float = MASKGIT_TEMPERATURE,
                  remask_noise: float = 0.0, use_cache: bool = True, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         check_compatible(tokenizer, lam, dynamics)
@@ -269,6 +154,11 @@ class Genie(torch.nn.Module):
     def _output(self, frames: Tensor) -> Tensor:
         return frames.float() if self._state["batched"] else frames[0].float()
 
+    def check_actions(self, actions: Any) -> None:
+        """Refuse actions outside ``0..num_actions-1`` (:meth:`DynamicsModel.check_actions`, the one
+        place the range is checked)."""
+        self.dynamics.check_actions(torch.as_tensor(actions).long().reshape(-1))
+
     def _actions(self, action: Any, batch: int) -> Tensor:
         action = torch.as_tensor(action, device=self.device).long().reshape(-1)
         if action.numel() == 1:
@@ -334,3 +224,46 @@ class Genie(torch.nn.Module):
         video = self.prepare(clip)
         actions = self.lam.infer_actions(video)
         return actions if torch.as_tensor(clip).ndim == 5 else actions[0]
+
+
+def require_world_parts(pl_module: torch.nn.Module, callback: str) -> None:
+    """Refuse a module that is not a co-trained world (``tokenizer``, ``lam``, ``dynamics``)."""
+    if not all(hasattr(pl_module, part) for part in ("tokenizer", "lam", "dynamics")):
+        raise TypeError(f"{callback} rolls out a Genie world and needs a module with .tokenizer, .lam and .dynamics "
+                        f"(GenieCoTraining), got {type(pl_module).__name__}; for a tokenizer use ReconstructionFVD")
+
+
+def build_world(pl_module: torch.nn.Module, maskgit_steps: int = MASKGIT_STEPS,
+                temperature: float = MASKGIT_TEMPERATURE) -> Genie:
+    """A playable world over the module's live parts."""
+    return Genie(pl_module.tokenizer, pl_module.lam, pl_module.dynamics, maskgit_steps=maskgit_steps,
+                 temperature=temperature)
+
+
+def random_actions(indices: Tensor, steps: int, num_actions: int, seed: int) -> Tensor:
+    """Uniform actions ``b steps``; row i depends only on ``seed`` and ``indices[i]``."""
+    rows = []
+    for index in indices.tolist():
+        generator = torch.Generator().manual_seed(seed * SEED_STRIDE + max(index, 0))
+        rows.append(torch.randint(0, num_actions, (steps,), generator=generator))
+    return torch.stack(rows)
+
+
+def rollout(world: Genie, prompt_clip: Tensor, actions: Tensor, seed: int) -> Tensor:
+    """The world's clip ``b T c h w``: its rendition of ``x_1`` then one frame per action."""
+    first = world.reset(prompt_clip[:, :1], seed=seed)
+    frames = world.rollout(actions.to(world.device))
+    return torch.cat((first[:, None], frames), dim=1)
+
+
+def rollout_pair(world: Genie, real: Tensor, indices: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """The two rollouts ΔtPSNR compares for real clips ``b T c h w`` (``indices``: their places in
+    the clip set, -1 for padding): from each clip's ``x_1``, with the latent actions the LAM infers
+    from the clip and with uniform random actions (:func:`random_actions` seeded ``seed + 1``). Both
+    use the same MaskGIT generator, seeded ``seed * 1_000_003 + indices[0]``. Shared by
+    :class:`RolloutMetrics` and ``genie-lit evaluate``."""
+    sampling_seed = seed * SEED_STRIDE + int(indices[0].clamp_min(0))
+    inferred = rollout(world, real, world.infer_actions(real), sampling_seed)
+    chance = random_actions(indices, real.shape[1] - 1, world.num_actions, seed + 1)
+    randomised = rollout(world, real, chance, sampling_seed)
+    return inferred, randomised
