@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genie_lit.data.tokens import TokenDataModule
+from genie_lit.pretokenized import TokenDataModule
 from genie_lit.models import DynamicsModel, GenieCoTraining, LatentActionModel, VideoTokenizer
 from genie_lit.models.checkpoints import CheckpointError, load_module
 from genie_lit.nn import STTransformer, VectorQuantizer
