@@ -176,16 +176,6 @@ def purge_tensorboard(writer: Any, step: int) -> None:
     file_writer.flush()
 
 
-def resumable_loggers(root: str) -> list:
-    """TensorBoard (when installed) and CSV loggers writing into ``root`` itself, both resumable."""
-    loggers: list = [ResumableCSVLogger(root, name="", version="")]
-    try:
-        loggers.insert(0, ResumableTensorBoardLogger(root, name="", version="", default_hp_metric=False))
-    except ModuleNotFoundError:
-        pass
-    return loggers
-
-
 # ------------------------------------------------------------------------------- callback
 class ResumeCurves(Callback):
     """Flushes every logger when a checkpoint is saved (and at the next hook, once the rows of the

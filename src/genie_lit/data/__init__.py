@@ -1,21 +1,20 @@
-"""Video reading (PyAV), clip datasets and LightningDataModules; the game recorder."""
+"""Clip datasets and LightningDataModules over folders of video (read with :mod:`genie_lit.media`);
+the game recorder. Nothing here imports :mod:`genie_lit.models`. Names are imported on first use,
+so ``genie-lit record --help`` does not load torch or Lightning."""
 
-from genie_lit.data.clips import ClipDataset
-from genie_lit.data.datamodule import ShardedEvalSampler, VideoDataModule
-from genie_lit.data.index import ScanResult, VideoEntry, scan_folder, split_files
-from genie_lit.data.video_io import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, probe, read_frames
+from __future__ import annotations
 
-__all__ = [
-    "VIDEO_EXTENSIONS",
-    "ClipDataset",
-    "ScanResult",
-    "ShardedEvalSampler",
-    "VideoDataModule",
-    "VideoEntry",
-    "VideoInfo",
-    "VideoReadError",
-    "probe",
-    "read_frames",
-    "scan_folder",
-    "split_files",
-]
+import importlib
+from typing import Any
+
+_NAMES = {"ClipDataset": "clips", "ShardedEvalSampler": "datamodule", "VideoDataModule": "datamodule",
+          "ScanResult": "index", "VideoEntry": "index", "scan_folder": "index", "split_files": "index"}
+
+__all__ = ["ClipDataset", "ScanResult", "ShardedEvalSampler", "VideoDataModule", "VideoEntry", "scan_folder",
+           "split_files"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"genie_lit.data.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'genie_lit.data' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from genie_lit.data.clips import ClipDataset
 from genie_lit.data.index import SPLITS, ScanResult, scan_folder, split_files
-from genie_lit.data.video_io import VIDEO_EXTENSIONS
+from genie_lit.media.read import VIDEO_EXTENSIONS
+
+# Lightning suggests more DataLoader workers whenever there are fewer than 2. Here data are not the
+# bottleneck: one process decodes ~2,100 frames/s (benchmarks/results/data_throughput.json), many
+# times what the models train on (37-75 frames/s on a CPU, train_throughput.json), and on a small
+# machine each worker takes a core from training. The configs choose num_workers deliberately.
+warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers")
 
 
 class ShardedEvalSampler(DistributedSampler):
@@ -153,6 +158,3 @@ class VideoDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
-
-    def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.datasets["train"]) / self.hparams.batch_size)
