@@ -9,16 +9,17 @@ from pathlib import Path
 
 import torch
 
-from genie_lit.callbacks.curves import find_metrics_csv, plot, read_curves, select_panels
-from genie_lit.callbacks.rollout_metrics import rollout
-from genie_lit.callbacks.video import tile, to_uint8, write_mp4
+from genie_lit.curves import find_metrics_csv, plot, read_curves, select_panels
 from genie_lit.evaluation.data import load_held_out, to_video
 from genie_lit.evaluation import verdict
 from genie_lit.evaluation.report import fmt, table
-from genie_lit.models.genie import Genie
+from genie_lit.media.frames import panel_video
+from genie_lit.media.write import write_video
+from genie_lit.models.world import Genie, rollout
 from genie_lit.quickstart.pipeline import STAGES, QuickstartState
 
 HELD_STEPS = 15  # frames generated per latent action in the report's videos
+VIDEO_SCALE = 4  # nearest-neighbour enlargement of the report's video panels
 
 
 def write_curves(out: Path) -> dict[str, str]:
@@ -37,8 +38,9 @@ def write_curves(out: Path) -> dict[str, str]:
 
 @torch.no_grad()
 def write_videos(out: Path, world: Genie, data_dir: Path, split: str, per_game: int, seed: int) -> list[str]:
-    """Per game and prompt, one mp4: the first panel the real continuation, then one panel per latent
-    action held for :data:`HELD_STEPS` steps from the same held-out frame."""
+    """Per game and prompt, one mp4: the first panel the real continuation (labelled ``R``), then one
+    panel per latent action held for :data:`HELD_STEPS` steps from the same held-out frame (labelled
+    with the action), every panel enlarged :data:`VIDEO_SCALE` times."""
     held = load_held_out(data_dir, split, world.image_size, None)
     written = []
     for game, picks in video_prompts(held.episodes, per_game).items():
@@ -50,8 +52,9 @@ def write_videos(out: Path, world: Genie, data_dir: Path, split: str, per_game: 
             n = world.num_actions
             actions = torch.arange(n)[:, None].expand(n, HELD_STEPS)
             panels = rollout(world, real[None].expand(n, -1, -1, -1, -1).to(world.device), actions, seed).cpu()
-            video = to_uint8(tile(torch.cat((real[None], panels.clamp(0, 1))), columns=min(n + 1, 5)))
-            path = write_mp4(video, out / "report" / "videos" / f"{game}_prompt{k}_actions.mp4", fps=10.0)
+            labels = ["R", *(["P", *[str(a)] * HELD_STEPS] for a in range(n))]
+            video = panel_video(torch.cat((real[None], panels.clamp(0, 1))), min(n + 1, 5), labels, VIDEO_SCALE)
+            path = write_video(video, out / "report" / "videos" / f"{game}_prompt{k}_actions.mp4", fps=10.0)
             written.append(str(path.relative_to(out)))
     return written
 
@@ -73,7 +76,7 @@ def write_quickstart_report(out: Path, state: QuickstartState, videos_per_game: 
     curves = write_curves(out)
     videos: list[str] = []
     if videos_per_game:
-        world = Genie.from_checkpoint(str(out / "world" / "checkpoints" / "last.ckpt"), maskgit_steps=8)
+        world = Genie.from_checkpoint(str(out / "world" / "checkpoints" / "last.ckpt"))  # MASKGIT_STEPS
         videos = write_videos(out, world, Path(results["data"]), results["split"], videos_per_game, seed)
     summary = figures(results)
     report = {"figures": summary, "verdicts": [v.__dict__ for v in verdict.verdicts(
