@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import CONFIGS
-from genie_lit.cli import GenieCLI
+from genie_lit.training import GenieCLI
 
 import lightning as L
 

@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from genie_lit.callbacks.curves import read_curves, select_panels
+from genie_lit.curves import read_curves, select_panels
 from genie_lit.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -76,24 +76,21 @@ def test_standard_fvd_name_is_plotted_too(tmp_path):
 def test_a_folder_without_metrics_csv_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "run" / "version_0").mkdir(parents=True)
     write_metrics(tmp_path / "run" / "version_0", cotraining_rows())
-    with pytest.raises(SystemExit) as exit_info:
-        main(["curves", str(tmp_path / "run")])
-    assert exit_info.value.code == 2
+    assert main(["curves", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
+    assert err.startswith("genie-lit curves: error: ") and err.count("\n") == 1
     assert f"{tmp_path / 'run' / 'metrics.csv'} not found" in err and "version_0/metrics.csv" in err
 
 
 def test_unknown_metric_names_list_the_available_ones(tmp_path, capsys):
     write_metrics(tmp_path, cotraining_rows())
-    with pytest.raises(SystemExit):
-        main(["curves", str(tmp_path), "--metrics", "val/fvd"])
+    assert main(["curves", str(tmp_path), "--metrics", "val/fvd"]) == 1
     assert "not in the metrics file: val/fvd" in capsys.readouterr().err
 
 
 def test_a_file_that_is_not_a_csvlogger_file(tmp_path, capsys):
     (tmp_path / "metrics.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(SystemExit):
-        main(["curves", str(tmp_path)])
+    assert main(["curves", str(tmp_path)]) == 1
     assert "no 'step' column" in capsys.readouterr().err
 
 
@@ -107,7 +104,6 @@ def test_without_matplotlib_the_error_says_how_to_install_it(tmp_path, monkeypat
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(SystemExit):
-        main(["curves", str(tmp_path)])
+    assert main(["curves", str(tmp_path)]) == 1
     assert "pip install 'genie-lit[plot]'" in capsys.readouterr().err
     assert not (tmp_path / "curves.png").exists()

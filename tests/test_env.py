@@ -91,7 +91,7 @@ def test_invalid_use_is_refused(world, world_ckpt):
         env.step(0)
     env.reset(seed=0)
     for bad in (8, -1, 2.5, True):
-        with pytest.raises(ValueError, match=r"valid range 0\.\.7"):
+        with pytest.raises(ValueError, match=r"0\.\.7"):
             env.step(bad)
     env.step(np.int64(3))  # numpy integers are actions too
     with pytest.raises(ValueError, match="exactly one"):

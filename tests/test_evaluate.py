@@ -102,7 +102,7 @@ def test_a_tokenizer_checkpoint_gets_the_tokenizer_section_only(tokenizer_ckpt, 
 
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "no videos", "no test split", "clips too short"])
-def test_bad_input_is_a_clear_error_with_exit_code_2(case, world_ckpt, video_dir, tmp_path, capsys):
+def test_bad_input_is_a_clear_error_with_exit_code_1(case, world_ckpt, video_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     args, expected = {
         "missing checkpoint": (["--ckpt", str(tmp_path / "nope.ckpt")], "nope.ckpt does not exist"),
@@ -110,7 +110,7 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(case, world_ckpt, video_dir
         "no test split": (["--ckpt", str(world_ckpt), "--split", "test"], "test split"),
         "clips too short": (["--ckpt", str(world_ckpt), "--clip-length", "3"], "--clip-length 3 is too short"),
     }[case]
-    assert genie_main(["evaluate", *args, "--out", str(tmp_path / "eval"), "--no-fvd"]) == 2
+    assert genie_main(["evaluate", *args, "--out", str(tmp_path / "eval"), "--no-fvd"]) == 1
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "eval").exists()
 

@@ -18,8 +18,11 @@ import torch
 from videos import moving_square_frames, write_video
 
 from genie_lit.cli import main as cli_main
+from genie_lit.media import encode_png
+from genie_lit.media.frames import _FONT, draw_label
+from genie_lit.models import DynamicsModel
+from genie_lit.nn import STTransformer
 from genie_lit.play import PromptError, default_prompt, load_prompt, load_world
-from genie_lit.play.render import _FONT, draw_label, encode_png
 from genie_lit.play.scripted import ActionError, parse_actions
 from genie_lit.play.server import MAX_BODY, PlayServer
 from genie_lit.play.session import PlaySession, parse_keys
@@ -103,15 +106,22 @@ def test_the_action_label_is_drawn_with_the_bitmap_font():
         draw_label(image, "x")
 
 
+def dynamics_with(num_actions: int) -> DynamicsModel:
+    """A tiny dynamics model: its check_actions is the one range check that play goes through."""
+    return DynamicsModel(STTransformer(dim=8, depth=1, num_heads=1), vocab_size=4, grid=(1, 1),
+                         num_actions=num_actions)
+
+
 def test_parse_actions():
-    assert parse_actions("0,3,3,1", 8) == [0, 3, 3, 1]
-    assert parse_actions("2*3, 5", 8) == [2, 2, 2, 5]
-    drawn = parse_actions("1,random:20", 4, seed=7)
-    assert drawn == parse_actions("1,random:20", 4, seed=7) and len(drawn) == 21 and set(drawn) <= {0, 1, 2, 3}
-    for bad, message in [("0,8", r"outside the valid range: valid actions are 0\.\.7"), ("-1", "outside"),
+    eight, four = dynamics_with(8), dynamics_with(4)
+    assert parse_actions("0,3,3,1", eight) == [0, 3, 3, 1]
+    assert parse_actions("2*3, 5", eight) == [2, 2, 2, 5]
+    drawn = parse_actions("1,random:20", four, seed=7)
+    assert drawn == parse_actions("1,random:20", four, seed=7) and len(drawn) == 21 and set(drawn) <= {0, 1, 2, 3}
+    for bad, message in [("0,8", r"action 8 is outside the valid range 0\.\.7"), ("-1", "outside"),
                          ("left", "not an action index"), ("3*0", "at least 1"), ("random:x", "random:N")]:
         with pytest.raises(ActionError, match=message):
-            parse_actions(bad, 8)
+            parse_actions(bad, eight)
 
 
 # ----------------------------------------------------------------------------- scripted CLI
@@ -148,11 +158,11 @@ def test_scripted_rollout_from_the_first_frames_of_a_video(world_ckpt, tmp_path)
 
 
 @pytest.mark.parametrize("case", ["action", "text_prompt", "tokenizer_ckpt", "missing_ckpt"])
-def test_bad_input_gives_one_clear_error_and_exit_code_2(case, world_ckpt, tokenizer_ckpt, tmp_path, capsys):
+def test_bad_input_gives_one_clear_error_and_exit_code_1(case, world_ckpt, tokenizer_ckpt, tmp_path, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("not a picture\n")
     args = {"ckpt": world_ckpt, "prompt": None, "actions": "0,3"}
-    expected = {"action": r"action 8 is outside the valid range: valid actions are 0\.\.7",
+    expected = {"action": r"action 8 is outside the valid range 0\.\.7",
                 "text_prompt": r"prompt .*notes\.txt is not an image or a video",
                 "tokenizer_ckpt": "not a co-training checkpoint",
                 "missing_ckpt": "does not exist"}[case]
@@ -167,7 +177,7 @@ def test_bad_input_gives_one_clear_error_and_exit_code_2(case, world_ckpt, token
     out = tmp_path / "run.mp4"
     argv = ["--ckpt", args["ckpt"], "--actions", args["actions"], "--out", out]
     argv += ["--prompt", args["prompt"]] if args["prompt"] else []
-    assert play(*argv) == 2
+    assert play(*argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("genie-lit play: error: ") and err.count("\n") == 1, err
     assert re.search(expected, err), err
@@ -298,11 +308,13 @@ def test_session_downloads_as_mp4_with_every_frame(server, tmp_path):
 
 
 def test_key_map_option():
-    assert parse_keys("left=3,space=0", 8) == {"arrowleft": 3, " ": 0}
-    assert parse_keys(None, 4) == {" ": 0, "arrowleft": 1, "a": 1, "arrowright": 2, "d": 2, "arrowup": 3, "w": 3}
+    eight = dynamics_with(8)
+    assert parse_keys("left=3,space=0", eight) == {"arrowleft": 3, " ": 0}
+    assert parse_keys(None, dynamics_with(4)) == {" ": 0, "arrowleft": 1, "a": 1, "arrowright": 2, "d": 2,
+                                                  "arrowup": 3, "w": 3}
     for bad in ["left", "left=x", "1=2", "r=1", "left=9"]:
         with pytest.raises(ValueError, match="--keys"):
-            parse_keys(bad, 8)
+            parse_keys(bad, eight)
 
 
 def test_png_encoding_round_trips():
@@ -319,7 +331,7 @@ def test_a_compiler_failure_is_one_clear_error(world_ckpt, monkeypatch, capsys, 
         self.forward = fail
 
     monkeypatch.setattr(torch.nn.Module, "compile", broken_compile)
-    assert play("--ckpt", world_ckpt, "--compile", "--actions", "1", "--out", tmp_path / "x.mp4") == 2
+    assert play("--ckpt", world_ckpt, "--compile", "--actions", "1", "--out", tmp_path / "x.mp4") == 1
     err = capsys.readouterr().err
     assert "torch.compile failed" in err and "no C++ compiler" in err and "without --compile" in err
 
@@ -328,7 +340,7 @@ def test_a_compiler_failure_is_one_clear_error(world_ckpt, monkeypatch, capsys, 
 def test_settings_that_cannot_be_honoured_are_refused(world_ckpt, capsys, tmp_path):
     for args, message in [(["--device", "cuda"], "CUDA is not available"), (["--maskgit-steps", "0"], "at least 1"),
                           (["--threads", "0"], "at least 1"), (["--temperature", "-1"], ">= 0")]:
-        assert play("--ckpt", world_ckpt, "--actions", "1", "--out", tmp_path / "x.mp4", *args) == 2
+        assert play("--ckpt", world_ckpt, "--actions", "1", "--out", tmp_path / "x.mp4", *args) == 1
         assert message in capsys.readouterr().err
 
 

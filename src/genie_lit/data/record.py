@@ -3,11 +3,12 @@
 Layout of a recording in ``out/``::
 
     manifest.json                 settings, games (with action names) and one record per episode
-    <game>/ep0000.mp4             one lossless 64x64 RGB video per episode (see video_io.VideoWriter)
+    <game>/ep0000.mp4             one lossless 64x64 RGB video per episode (see genie_lit.media.write)
     <game>/ep0000.actions.npy     int64, frames - 1: the true action of each transition t -> t+1
 
 An action is an index into the game's *minimal* action set (names in ``manifest["games"]``). The
-sidecars are never read by training; they exist to evaluate latent actions against the truth.
+sidecars are never used by training (its loader passes them along for the metrics); they exist to
+evaluate latent actions against the truth.
 
 Timing: the console runs at 60 Hz; the policy decides every ``frame_skip`` emulator frames and the
 action is repeated over them; a video frame is taken every ``60 / fps`` emulator frames (default:
@@ -31,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from genie_lit.commands import add_common_flags, new_parser, run_command
 from genie_lit.data.atari import (
     ATARI_HZ, INSTALL_HINT, AtariGame, HeldRandomPolicy, available_games, movement_actions, resolve_game,
 )
 from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE
-from genie_lit.data.video_io import VideoWriter
+from genie_lit.media.write import VideoWriter
 
 FORMAT = "genie_lit.record/1"
 DEFAULT_GAMES = "boxing,pong,breakout"  # the player's sprite is large or its motion clear at 64x64
@@ -261,13 +263,13 @@ class _Progress:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genie-lit record", description="Record real game video for genie_lit.")
+    parser = new_parser("record", "Record real game video for genie_lit.", quiet=False)
     sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
     atari = sources.add_parser(
         "atari", help="Atari 2600 gameplay through ale-py (pip install 'genie-lit[atari]')",
         description="Record real Atari 2600 gameplay offline with ale-py (its wheel ships the ROMs): one lossless "
         "64x64 mp4 per episode, a .actions.npy sidecar with the true action of every transition (for evaluating "
-        "latent actions; training never reads it) and manifest.json with each episode's game, seed, frames, fps, "
+        "latent actions; training never uses it) and manifest.json with each episode's game, seed, frames, fps, "
         "resolution and split. The policy holds random actions for random spans so the player moves visibly.",
         epilog="example: genie-lit record atari --games boxing,pong,breakout --episodes 8 --steps 500 --out data/atari",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -300,22 +302,33 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--overwrite", action="store_true", help="replace a recording already in --out")
     existing.add_argument("--append", action="store_true",
                           help="add episodes to the recording in --out (same settings; numbering continues)")
-    atari.add_argument("--quiet", action="store_true", help="no progress line")
+    add_common_flags(atari)  # --quiet (no progress line either), --version
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    def on_interrupt(args: argparse.Namespace) -> str:
+        return f"interrupted: finished episodes are kept in {args.out}; add more with --append"
+
+    return run_command(parser, _run, argv, errors=lambda: (DatasetExistsError, _MissingAtari), on_interrupt=on_interrupt)
+
+
+class _MissingAtari(ModuleNotFoundError):
+    """ale-py is not installed (the message names the optional extra)."""
+
+
+def _run(args: argparse.Namespace) -> int:
     atari = args.subparser
+    if args.list_games:
+        print("\n".join(available_games()))
+        return 0
+    if len(args.resolution) > 2:
+        atari.error(f"--resolution takes one or two numbers, got {args.resolution}")
+    games = [g for g in args.games.split(",") if g.strip()]
+    mode = "overwrite" if args.overwrite else "append" if args.append else "new"
     try:
-        if args.list_games:
-            print("\n".join(available_games()))
-            return 0
-        if len(args.resolution) > 2:
-            atari.error(f"--resolution takes one or two numbers, got {args.resolution}")
-        games = [g for g in args.games.split(",") if g.strip()]
-        mode = "overwrite" if args.overwrite else "append" if args.append else "new"
         record_atari(
             args.out, games, episodes=args.episodes, steps=args.steps, frame_skip=args.frame_skip,
             resolution=(args.resolution[0], args.resolution[-1]), fps=args.fps, seed=args.seed,
@@ -326,14 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as err:
         if INSTALL_HINT not in str(err):
             raise
-        print(f"genie-lit record: error: {err}", file=sys.stderr)
-        return 1
-    except DatasetExistsError as err:
-        print(f"genie-lit record: error: {err}", file=sys.stderr)
-        return 1
-    except ValueError as err:
+        raise _MissingAtari(str(err)) from err
+    except DatasetExistsError:
+        raise
+    except ValueError as err:  # a setting record_atari refuses (unknown game, bad counts): a usage error
         atari.error(str(err))
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished episodes are kept in {args.out}; add more with --append", file=sys.stderr)
-        return 130
     return 0

@@ -7,23 +7,15 @@ import shlex
 import sys
 from pathlib import Path
 
-import torch
-
-from genie_lit.callbacks.base import STANDARD_I3D_SIZE
-from genie_lit.evaluation.data import EvaluationError
-from genie_lit.evaluation.report import fmt, write_report
-from genie_lit.evaluation.runner import evaluate_world
-from genie_lit.models.checkpoints import CheckpointError
+from genie_lit.commands import new_parser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="genie-lit evaluate",
-        description="Evaluate a trained world (co-training checkpoint) or tokenizer on held-out episodes: "
+    parser = new_parser(
+        "evaluate", "Evaluate a trained world (co-training checkpoint) or tokenizer on held-out episodes: "
         "tokenizer PSNR/SSIM, next-frame PSNR, ΔtPSNR and FVD of rollouts, latent actions against the recorded "
         "true actions (NMI, few-shot mapping accuracy) and action consistency, each beside its chance level. "
-        "Writes eval.json and eval.md.",
-    )
+        "Writes eval.json and eval.md.", device=True)
     parser.add_argument("--ckpt", required=True, help="co-training (world) or tokenizer checkpoint from genie-lit fit")
     parser.add_argument("--data", help="folder of videos, e.g. a `genie-lit record atari` recording "
                         "(default: the folder the checkpoint was trained on)")
@@ -32,23 +24,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (default: the run folder's eval/, next to checkpoints/)")
     parser.add_argument("--max-clips", type=int, default=64, help="held-out clips for the clip metrics (64)")
     parser.add_argument("--clip-length", type=int, help="frames per clip (default: the model's training clip length)")
-    parser.add_argument("--maskgit-steps", type=int, default=8, help="MaskGIT steps per generated frame (8)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="MaskGIT sampling temperature (1.0)")
+    parser.add_argument("--maskgit-steps", type=int, help="MaskGIT steps per generated frame (default: "
+                        "genie_lit.models.maskgit.MASKGIT_STEPS, as in play and training)")
+    parser.add_argument("--temperature", type=float, help="MaskGIT sampling temperature (default: "
+                        "genie_lit.models.maskgit.MASKGIT_TEMPERATURE)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, random actions and draws (0)")
     parser.add_argument("--t", type=int, default=4, help="frame compared by ΔtPSNR, 1-based (paper: 4)")
     parser.add_argument("--fvd-weights", help="local I3D weights file; without it FVD is fvd_random_i3d "
                         "(not comparable to published FVD)")
     parser.add_argument("--no-fvd", action="store_true", help="skip FVD (I3D costs ~0.6 s per clip on 2 CPU cores)")
-    parser.add_argument("--fvd-size", type=int, default=STANDARD_I3D_SIZE,
-                        help=f"I3D input side ({STANDARD_I3D_SIZE} standard; other sizes are labelled _<size>px)")
+    parser.add_argument("--fvd-size", type=int, help="I3D input side (default: the standard 224, "
+                        "genie_lit.metrics.STANDARD_I3D_SIZE; other sizes are labelled _<size>px)")
     parser.add_argument("--fvd-frames", type=int, default=16, help="frames per clip given to I3D (16)")
     parser.add_argument("--shots", type=int, default=200, help="labelled transitions of the few-shot map (200)")
     parser.add_argument("--few-shot-seeds", type=int, default=5, help="draws of the labelled transitions (5)")
     parser.add_argument("--permutations", type=int, default=5, help="permutations for NMI's chance level (5)")
     parser.add_argument("--prompts", type=int, default=8, help="prompt frames per game for action consistency (8)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips processed together (8)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="torch device (cuda when available, else cpu)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     return parser
 
@@ -62,23 +54,41 @@ def default_out(ckpt: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    return run_command(parser, lambda args: _run(parser, args, argv), argv, errors=_errors)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from genie_lit.evaluation.data import EvaluationError
+    from genie_lit.models.checkpoints import CheckpointError
+
+    return CheckpointError, EvaluationError
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    import torch
+
+    from genie_lit.commands import resolve_device
+    from genie_lit.evaluation.report import write_report
+    from genie_lit.evaluation.runner import evaluate_world
+    from genie_lit.metrics import STANDARD_I3D_SIZE
+    from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE
+
+    device = resolve_device(args.device)
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         results = evaluate_world(
             args.ckpt, args.data, args.split, max_clips=args.max_clips, clip_length=args.clip_length,
-            maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed, t=args.t,
-            fvd=not args.no_fvd, fvd_weights=args.fvd_weights, fvd_size=args.fvd_size, fvd_frames=args.fvd_frames,
-            shots=args.shots, few_shot_seeds=args.few_shot_seeds, permutations=args.permutations,
-            prompts_per_game=args.prompts, batch_size=args.batch_size, device=args.device,
+            maskgit_steps=MASKGIT_STEPS if args.maskgit_steps is None else args.maskgit_steps,
+            temperature=MASKGIT_TEMPERATURE if args.temperature is None else args.temperature, seed=args.seed,
+            t=args.t, fvd=not args.no_fvd, fvd_weights=args.fvd_weights, fvd_size=args.fvd_size or STANDARD_I3D_SIZE,
+            fvd_frames=args.fvd_frames, shots=args.shots, few_shot_seeds=args.few_shot_seeds,
+            permutations=args.permutations, prompts_per_game=args.prompts, batch_size=args.batch_size,
+            device=str(device),
         )
-    except (CheckpointError, EvaluationError) as err:
-        print(f"genie-lit evaluate: error: {err}", file=sys.stderr)
-        return 2
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests, notebooks)
     results["command"] = shlex.join(["genie-lit", "evaluate", *argv])
@@ -89,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summary(r: dict) -> str:
+    from genie_lit.evaluation.report import fmt
+
     tok = r["tokenizer"]
     lines = [f"{r['kind']} {r['checkpoint']} on {r['split']} ({r['held_out']['episodes']} episode(s))",
              f"  tokenizer PSNR {fmt(tok['psnr'], 2)} dB, SSIM {fmt(tok['ssim'])}"]

@@ -1,7 +1,8 @@
 """``genie-lit play``: scripted rollouts to mp4, a browser page, or a random agent in GenieEnv.
 
 Errors a user can fix (a prompt that is not an image or video, an action outside the range, a
-checkpoint of the wrong kind, an impossible setting) print one line and exit with status 2.
+checkpoint of the wrong kind, a setting that cannot be honoured) print one line and exit with
+status 1; malformed arguments exit with status 2 (:mod:`genie_lit.commands`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-import torch
+from genie_lit.commands import new_parser, run_command
 
-from genie_lit.models.checkpoints import CheckpointError
-from genie_lit.play.prompt import PromptError, default_prompt, load_prompt
-from genie_lit.play.world import DEFAULT_MASKGIT_STEPS, DEFAULT_TEMPERATURE, DEFAULT_THREADS, DTYPES, PlayError
+DTYPE_NAMES = ("float32", "bfloat16")  # the keys of genie_lit.play.world.DTYPES
+DEFAULT_THREADS = 1  # measured: see genie_lit.play.world
 
 EXAMPLES = """examples:
   # a photo (any size) becomes a world: 16 scripted steps to mp4, PNGs beside it
@@ -33,9 +33,8 @@ default key map (--serve): digit k -> action k; space 0; left/A 1; right/D 2; up
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="genie-lit play", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Play a trained Genie world: scripted rollouts, a browser page, or a Gymnasium agent.")
+    parser = new_parser("play", "Play a trained Genie world: scripted rollouts, a browser page, or a Gymnasium agent.",
+                        EXAMPLES, device=True)
     parser.add_argument("--ckpt", required=True, help="co-training checkpoint (genie-lit fit --config "
                         "configs/genie/cotrain.yaml writes runs/genie/checkpoints/last.ckpt)")
     parser.add_argument("--prompt", help="image (PNG, JPEG, BMP, GIF, WebP; any size) or video; default: a neutral "
@@ -64,12 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--episodes", type=int, default=1)
     agent.add_argument("--max-episode-steps", type=int, default=100)
     speed = parser.add_argument_group("speed (defaults measured on a 2-core CPU; see genie_lit.play.world)")
-    speed.add_argument("--maskgit-steps", type=int, default=DEFAULT_MASKGIT_STEPS,
-                       help=f"MaskGIT decoding steps per frame ({DEFAULT_MASKGIT_STEPS}); time per frame grows with it")
-    speed.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="sampling temperature")
-    speed.add_argument("--dtype", choices=list(DTYPES), default="float32", help="bfloat16 autocast pays off on GPUs")
+    speed.add_argument("--maskgit-steps", type=int, help="MaskGIT decoding steps per frame (default: "
+                       "genie_lit.models.maskgit.MASKGIT_STEPS, as in evaluate and training; time per frame grows "
+                       "with it: 4 keeps a 64x64 world above 10 frames/s on a 2-core CPU)")
+    speed.add_argument("--temperature", type=float, help="MaskGIT sampling temperature (default: "
+                       "genie_lit.models.maskgit.MASKGIT_TEMPERATURE)")
+    speed.add_argument("--dtype", choices=DTYPE_NAMES, default="float32", help="bfloat16 autocast pays off on GPUs")
     speed.add_argument("--compile", action="store_true", help="torch.compile the dynamics and decoder")
-    speed.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     speed.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                        help=f"torch CPU threads ({DEFAULT_THREADS}; small frames gain little from more)")
     speed.add_argument("--context-length", type=int, help="frames the world remembers (default: its training clips)")
@@ -78,7 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return run_command(parser, lambda args: _checked_run(parser, args), argv, errors=_errors)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from genie_lit.models.checkpoints import CheckpointError
+    from genie_lit.play.prompt import PromptError
+    from genie_lit.play.world import PlayError
+
+    return CheckpointError, PromptError, PlayError, ValueError
+
+
+def _checked_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.serve and args.random_agent:
         parser.error("choose one mode: --serve or --random-agent (or neither for a scripted rollout)")
     if not (args.serve or args.random_agent) and not (args.actions and args.out):
@@ -87,32 +98,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scale and --prompt-frames must be at least 1, --fps positive")
     if args.out and Path(args.out).suffix.lower() != ".mp4":
         parser.error(f"--out {args.out} must end in .mp4")
+    import torch
+
     threads = torch.get_num_threads()
     try:
         return _run(args)
-    except (CheckpointError, PromptError, PlayError, ValueError) as err:
-        print(f"genie-lit play: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ngenie-lit play: stopped", file=sys.stderr)
-        return 130
     finally:
         torch.set_num_threads(threads)  # main() is also called in-process (tests, notebooks)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE
+    from genie_lit.play.prompt import default_prompt, load_prompt
     from genie_lit.play.world import describe, load_world
 
     if args.prompt is not None:  # a bad prompt is reported before the (slower) world loads
         load_prompt(args.prompt, 1)
-    world = load_world(args.ckpt, device=args.device, dtype=args.dtype, maskgit_steps=args.maskgit_steps,
-                       temperature=args.temperature, compile=args.compile, threads=args.threads,
-                       context_length=args.context_length)
+    steps = MASKGIT_STEPS if args.maskgit_steps is None else args.maskgit_steps
+    temperature = MASKGIT_TEMPERATURE if args.temperature is None else args.temperature
+    world = load_world(args.ckpt, device=args.device, dtype=args.dtype, maskgit_steps=steps, temperature=temperature,
+                       compile=args.compile, threads=args.threads, context_length=args.context_length)
     actions = None
     if not (args.serve or args.random_agent):
         from genie_lit.play.scripted import parse_actions
 
-        actions = parse_actions(args.actions, world.num_actions, seed=args.seed)
+        actions = parse_actions(args.actions, world, seed=args.seed)
     frames = args.prompt_frames or max(1, world.context_length // 2)
     prompt = load_prompt(args.prompt, frames) if args.prompt else default_prompt(world.image_size, args.seed)
     if args.prompt is None:
@@ -136,11 +146,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, world, prompt) -> int:
+    from genie_lit.play.world import PlayError
     from genie_lit.play.server import PlayServer
     from genie_lit.play.session import PlaySession, parse_keys
 
     session = PlaySession(world, prompt, seed=args.seed, scale=args.scale, fps=args.fps,
-                          keys=parse_keys(args.keys, world.num_actions))
+                          keys=parse_keys(args.keys, world))
     try:
         server = PlayServer(session, args.host, args.port, verbose=args.verbose)
     except OSError as err:
@@ -159,6 +170,7 @@ def _serve(args: argparse.Namespace, world, prompt) -> int:
 
 def _random_agent(args: argparse.Namespace, world, prompt) -> int:
     from genie_lit.play.agent import run_random_agent
+    from genie_lit.play.world import PlayError
 
     try:
         from genie_lit.play.env import GenieEnv

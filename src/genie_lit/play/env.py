@@ -30,9 +30,9 @@ except ModuleNotFoundError as err:  # pragma: no cover - exercised only without 
     raise ModuleNotFoundError(
         "GenieEnv needs Gymnasium, an optional extra: pip install 'genie-lit[gym]'") from err
 
-from genie_lit.models.genie import Genie
+from genie_lit.models.world import Genie
 from genie_lit.play.prompt import as_prompt, default_prompt
-from genie_lit.play.render import to_uint8
+from genie_lit.media.frames import to_image
 
 RewardFn = Callable[[np.ndarray, int, np.ndarray], float]
 
@@ -97,9 +97,11 @@ class GenieEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        if isinstance(action, bool) or not self.action_space.contains(action):
-            raise ValueError(f"action {action!r} is outside the valid range 0..{self.world.num_actions - 1}")
+        if isinstance(action, bool) or not isinstance(action, (int, np.integer)):
+            raise ValueError(f"action {action!r} is not an integer: actions are indices "
+                             f"0..{self.world.num_actions - 1}")
         action = int(action)
+        self.world.check_actions(action)
         previous = self._obs
         self._obs = self._observe(self.world.step(action))
         self._steps += 1
@@ -114,7 +116,7 @@ class GenieEnv(gym.Env):
 
     @staticmethod
     def _observe(frame: Any) -> np.ndarray:
-        return to_uint8(frame)
+        return to_image(frame)
 
 
 ENV_ID = "genie_lit/Genie-v0"

@@ -18,20 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from genie_lit.models.genie import Genie
-from genie_lit.play.render import encode_png, open_writer, show, to_uint8
+from genie_lit.media.frames import show, to_image
+from genie_lit.media.write import encode_png, open_writer
+from genie_lit.models.world import Genie
 
 
 class ActionError(ValueError):
     """An action list that does not parse or names an action outside the world's range."""
 
 
-def parse_actions(text: str, num_actions: int, seed: int | None = None) -> list[int]:
+def parse_actions(text: str, actions_of: Any, seed: int | None = None) -> list[int]:
     """``"0,3,3,1"`` -> ``[0, 3, 3, 1]``; an item ``"2*5"`` repeats action 2 five times, an item
-    ``"random:N"`` draws N actions uniformly (seeded by ``seed``). Every action must lie in
-    ``0..num_actions-1``; anything else raises :class:`ActionError` naming the valid range."""
-    valid = f"valid actions are 0..{num_actions - 1} (this world has {num_actions})"
+    ``"random:N"`` draws N actions uniformly (seeded by ``seed``). ``actions_of`` is the world or its
+    dynamics model (``num_actions`` and ``check_actions``): every action must pass its range check,
+    otherwise :class:`ActionError` with that check's message."""
+    num_actions = actions_of.num_actions
     rng = np.random.default_rng(seed)
     actions: list[int] = []
     for item in (part.strip() for part in text.split(",")):
@@ -46,9 +49,11 @@ def parse_actions(text: str, num_actions: int, seed: int | None = None) -> list[
             value, times = int(action), int(repeat) if repeat else 1
         except ValueError:
             raise ActionError(f"--actions {text!r}: {item!r} is not an action index; write e.g. 0,3,3,1 or 2*5 "
-                              f"or random:16; {valid}") from None
-        if not 0 <= value < num_actions:
-            raise ActionError(f"action {value} is outside the valid range: {valid}")
+                              f"or random:16 with actions 0..{num_actions - 1}") from None
+        try:
+            actions_of.check_actions(torch.tensor([value]))
+        except ValueError as err:
+            raise ActionError(f"{err} (this world has {num_actions} actions)") from None
         if times < 1:
             raise ActionError(f"--actions {text!r}: the repeat count in {item!r} must be at least 1")
         actions.extend([value] * times)
@@ -73,13 +78,13 @@ class Rollout:
 def run_rollout(world: Genie, prompt: Any, actions: list[int], seed: int | None = None) -> Rollout:
     """Reset ``world`` with ``prompt`` and take ``actions``; frame 0 is the prompt's rendition."""
     rollout = Rollout()
-    rollout.frames.append(to_uint8(world.reset(prompt, seed=seed)))
+    rollout.frames.append(to_image(world.reset(prompt, seed=seed)))
     rollout.actions.append(None)
     for action in actions:
         start = time.perf_counter()
         frame = world.step(action)
         rollout.step_seconds.append(time.perf_counter() - start)
-        rollout.frames.append(to_uint8(frame))
+        rollout.frames.append(to_image(frame))
         rollout.actions.append(action)
     return rollout
 

@@ -139,9 +139,10 @@ class PlayHandler(BaseHTTPRequestHandler):
                 self._json(session.reset(seed))
             elif route == ("POST", "/api/step"):
                 action = self._integer(self._body(), "action", required=True)
-                if not 0 <= action < session.world.num_actions:
-                    raise RequestError(HTTPStatus.BAD_REQUEST, f"action {action} is outside the valid range "
-                                       f"0..{session.world.num_actions - 1}")
+                try:
+                    session.world.check_actions(action)
+                except ValueError as err:
+                    raise RequestError(HTTPStatus.BAD_REQUEST, str(err)) from None
                 self._json(session.step(action))
             elif path in KNOWN_PATHS:
                 raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} {path} is not allowed; use "

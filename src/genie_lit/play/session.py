@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from genie_lit.models.genie import Genie
-from genie_lit.play.render import encode_png, open_writer, show, to_uint8
+from genie_lit.media.frames import show, to_image
+from genie_lit.media.write import encode_png, open_writer
+from genie_lit.models.world import Genie
 from genie_lit.play.world import describe
 
 # default key map beside the digits (digit k plays action k); keys are KeyboardEvent.key, lower-case
@@ -26,9 +28,12 @@ DEFAULT_KEYS = {" ": 0, "arrowleft": 1, "a": 1, "arrowright": 2, "d": 2, "arrowu
 KEY_NAMES = {" ": "space", "arrowleft": "←", "arrowright": "→", "arrowup": "↑", "arrowdown": "↓"}
 
 
-def parse_keys(text: str | None, num_actions: int) -> dict[str, int]:
+def parse_keys(text: str | None, actions_of: Any) -> dict[str, int]:
     """The key map: digits always play their own index; ``text`` (``"arrowleft=3,space=0"``)
-    replaces the default arrow/WASD/letter map. Keys mapped to actions the world lacks are dropped."""
+    replaces the default arrow/WASD/letter map, every action passing the range check of
+    ``actions_of`` (the world or its dynamics model). Default keys of actions the world lacks are
+    dropped."""
+    num_actions = actions_of.num_actions
     if not text:
         keys = dict(DEFAULT_KEYS)
     else:
@@ -41,8 +46,10 @@ def parse_keys(text: str | None, num_actions: int) -> dict[str, int]:
                 raise ValueError(f"--keys: {item!r} is not KEY=ACTION (e.g. left=3,space=0); digits and 'r' "
                                  "(reset) are reserved")
             keys[key] = int(value)
-            if keys[key] >= num_actions:
-                raise ValueError(f"--keys: action {keys[key]} is outside the valid range 0..{num_actions - 1}")
+            try:
+                actions_of.check_actions(torch.tensor([keys[key]]))
+            except ValueError as err:
+                raise ValueError(f"--keys: {err}") from None
     return {key: action for key, action in keys.items() if action < num_actions}
 
 
@@ -61,7 +68,7 @@ class PlaySession:
     def __init__(self, world: Genie, prompt: Any, seed: int | None = None, scale: int = 4, fps: float = 10.0,
                  max_frames: int = 3000, keys: dict[str, int] | None = None) -> None:
         self.world, self.prompt, self.scale, self.fps, self.max_frames = world, prompt, scale, fps, max_frames
-        self.keys = keys if keys is not None else parse_keys(None, world.num_actions)
+        self.keys = keys if keys is not None else parse_keys(None, world)
         self.lock = threading.Lock()
         self.frames: list[np.ndarray] = []
         self.actions: list[int | None] = []
@@ -70,7 +77,7 @@ class PlaySession:
         self.reset(seed)
 
     def _record(self, frame: Any, action: int | None, seconds: float) -> dict[str, Any]:
-        image = to_uint8(frame)
+        image = to_image(frame)
         self.frames.append(image)
         self.actions.append(action)
         if len(self.frames) > self.max_frames:

@@ -12,12 +12,14 @@ quickstart, 2 threads  2.0          3.0          0.8          0.6
 tiny, 1 thread         155.8        117.6        68.6         47.6
 =====================  ===========  ===========  ===========  ===========
 
-- ``maskgit_steps`` (default 4): each step is one dynamics pass over the new frame's tokens, the
-  decoder pass is paid once per frame. 4 is the most steps that keep the quickstart world above
-  10 frames/s (the paper's data rate) on this CPU, so a key press is answered before the next
-  frame is due; 8 fell to 6-11 across runs. The paper decodes with 25 steps at about 1 frame/s.
-- ``temperature`` (default 1.0, the sampling distribution the model was trained for): no effect
-  on speed.
+- ``maskgit_steps`` (default :data:`~genie_lit.models.maskgit.MASKGIT_STEPS`, the value the
+  world, ``genie-lit evaluate`` and the validation callbacks share): each step is one dynamics
+  pass over the new frame's tokens, the decoder pass is paid once per frame. On this CPU 4 steps
+  are the most that keep the quickstart world above 10 frames/s (the paper's data rate), so a key
+  press is answered before the next frame is due: ``--maskgit-steps 4`` for interactive play on a
+  small CPU. 8 fell to 6-11 frames/s across runs. The paper decodes with 25 steps at about 1 frame/s.
+- ``temperature`` (default :data:`~genie_lit.models.maskgit.MASKGIT_TEMPERATURE`, the sampling
+  distribution the model was trained for): no effect on speed.
 - ``dtype`` (default float32): ``bfloat16`` autocast measured no faster on this CPU (quickstart
   12.1 vs 13.5 frames/s); it is meant for GPUs (not measured here: no GPU was available).
 - ``compile`` (default off): ``torch.compile`` of the dynamics backbone and the tokenizer decoder,
@@ -37,42 +39,29 @@ from typing import Any
 
 import torch
 
+from genie_lit.commands import CommandError, resolve_device
 from genie_lit.models.checkpoints import CheckpointError
-from genie_lit.models.genie import Genie
+from genie_lit.models.maskgit import MASKGIT_STEPS, MASKGIT_TEMPERATURE
+from genie_lit.models.world import Genie
 
 DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
-DEFAULT_MASKGIT_STEPS = 4
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_THREADS = 1
 
 
-class PlayError(RuntimeError):
+class PlayError(CommandError):
     """A play setting that cannot be honoured (device, dtype, compile)."""
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; a named device must exist."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise PlayError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from err
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise PlayError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
-    return resolved
-
-
-def load_world(ckpt: str, device: str = "cpu", dtype: str = "float32", maskgit_steps: int = DEFAULT_MASKGIT_STEPS,
-               temperature: float = DEFAULT_TEMPERATURE, compile: bool = False, threads: int | None = None,
+def load_world(ckpt: str, device: str = "cpu", dtype: str = "float32", maskgit_steps: int = MASKGIT_STEPS,
+               temperature: float = MASKGIT_TEMPERATURE, compile: bool = False, threads: int | None = None,
                **kwargs: Any) -> Genie:
     """A world from a co-training checkpoint with the given speed settings.
 
     ``threads`` calls ``torch.set_num_threads`` (process-wide) when given; ``None`` leaves it alone
-    (the CLI passes :data:`DEFAULT_THREADS`).
+    (the CLI passes :data:`genie_lit.play.cli.DEFAULT_THREADS`).
 
     Raises :class:`~genie_lit.models.checkpoints.CheckpointError` for a checkpoint of the wrong kind
-    and :class:`PlayError` for settings that cannot be honoured.
+    and :class:`PlayError` (or, for the device, :class:`~genie_lit.commands.CommandError`) for
+    settings that cannot be honoured.
     """
     if dtype not in DTYPES:
         raise PlayError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")

@@ -15,8 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
+from genie_lit.commands import new_parser, run_command
 from genie_lit.quickstart.pipeline import (
     BUDGET_SHARES, DEFAULT_STEPS, STAGES, WORLD_STEP_COST, Clock, QuickstartError, QuickstartState, fit_args,
     has_videos, packaged_config, train_stage,
@@ -25,15 +24,15 @@ from genie_lit.quickstart.pipeline import (
 EPILOG = """stages: record -> tokenizer -> world (LAM + dynamics) -> evaluate -> report.
 Run the same command again after a crash or Ctrl-C: finished stages are skipped and training resumes from
 the stage's last checkpoint. On a GPU, scale up by adding YAML overlays, e.g.
-  genie-lit quickstart --out runs/qs --world-steps 6000 --accelerator gpu --world-config my_bigger_world.yaml
+  genie-lit quickstart --out runs/qs --world-steps 6000 --device cuda --world-config my_bigger_world.yaml
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="genie-lit quickstart", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Record Atari gameplay, train the Genie tokenizer, co-train latent actions and dynamics, "
-        "evaluate on held-out episodes and write DIR/report.md (figures, curves, rollouts per action).")
+    parser = new_parser(
+        "quickstart", "Record Atari gameplay, train the Genie tokenizer, co-train latent actions and dynamics, "
+        "evaluate on held-out episodes and write DIR/report.md (figures, curves, rollouts per action).", EPILOG,
+        device=True)
     parser.add_argument("--out", required=True, type=Path, help="run folder (data, runs, eval and report go here)")
     parser.add_argument("--tokenizer-steps", type=int, default=DEFAULT_STEPS["tokenizer"],
                         help="optimizer steps of the tokenizer (%(default)s)")
@@ -54,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="extra YAML layered on the tokenizer stage (repeatable)")
     scale.add_argument("--world-config", action="append", default=[], metavar="YAML",
                        help="extra YAML layered on the world stage (repeatable)")
-    scale.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu"),
-                       help="auto: gpu when CUDA is available, else cpu with configs/trainer/cpu.yaml")
+    scale.add_argument("--accelerator", choices=("auto", "cpu", "gpu"),
+                       help=argparse.SUPPRESS)  # the earlier name of --device (gpu = cuda); still accepted
     scale.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     scale.add_argument("--precision", choices=("bf16", "32"), default="bf16",
                        help="the world stage's precision: bf16 (bf16-mixed autocast, default: about 1.6x faster "
@@ -72,30 +71,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    if ((args.minutes is not None and args.minutes <= 0) or min(args.tokenizer_steps, args.world_steps) < 1
-            or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0):
-        parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --episodes >= 3 (train, val, "
-                     "test), --steps >= 16, --eval-clips >= 1 and --videos >= 0")
-    threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        report = run(args, shlex.join(["genie-lit", "quickstart", *argv]))
-    except (QuickstartError, FileNotFoundError) as err:
-        print(f"genie-lit quickstart: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: run the same command again to continue from {args.out}", file=sys.stderr)
-        return 130
-    finally:
-        torch.set_num_threads(threads)
-    print(f"[quickstart] report: {report}")
-    return 0
+
+    def body(args: argparse.Namespace) -> int:
+        if ((args.minutes is not None and args.minutes <= 0) or min(args.tokenizer_steps, args.world_steps) < 1
+                or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0):
+            parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --episodes >= 3 (train, "
+                         "val, test), --steps >= 16, --eval-clips >= 1 and --videos >= 0")
+        if args.accelerator is None:  # the trainer's accelerator: CPU runs get configs/trainer/cpu.yaml
+            args.accelerator = {"cpu": "cpu", "auto": "auto"}.get(args.device, "gpu")
+        import torch
+
+        threads = torch.get_num_threads()
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        try:
+            report = run(args, shlex.join(["genie-lit", "quickstart", *argv]))
+        finally:
+            torch.set_num_threads(threads)
+        print(f"[quickstart] report: {report}")
+        return 0
+
+    return run_command(parser, body, argv, errors=lambda: (QuickstartError, FileNotFoundError),
+                       on_interrupt=lambda args: f"interrupted: run the same command again to continue from {args.out}")
 
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products natively (oneDNN's test)."""
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -107,6 +110,8 @@ def say(message: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> Path:
+    import torch
+
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     state = QuickstartState.load(out)

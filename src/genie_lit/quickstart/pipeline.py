@@ -127,7 +127,7 @@ def fit_args(component: list[str], extra_configs: list[str], data_dir: Path, roo
 
 def train_stage(args: list[str]) -> dict[str, Any]:
     """Run ``genie-lit fit`` in this process; returns what the report needs of the run."""
-    from genie_lit.cli import lightning_cli
+    from genie_lit.training import lightning_cli
 
     cli = lightning_cli(args)
     trainer = cli.trainer

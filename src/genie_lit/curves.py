@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from genie_lit.commands import new_parser, run_command
+
 Curves = dict[str, list[tuple[float, float]]]
 
 # (title, which columns, log-scale y); names are those genie_lit's modules and callbacks log
@@ -123,9 +125,8 @@ def plot(curves: Curves, panels: list[tuple[str, list[str], bool]], out: Path, t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="genie-lit curves",
-        description="Plot FVD, ΔtPSNR, action NMI, losses and token accuracy of a run from its metrics.csv.")
+    parser = new_parser("curves", "Plot FVD, ΔtPSNR, action NMI, losses and token accuracy of a run from its "
+                        "metrics.csv.")
     parser.add_argument("logdir", type=Path, help="run folder holding metrics.csv (trainer.default_root_dir)")
     parser.add_argument("--out", type=Path, default=None, help="PNG to write (default: LOGDIR/curves.png)")
     parser.add_argument("--metrics", default=None,
@@ -134,16 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command(build_parser(), _run, argv, errors=lambda: (FileNotFoundError, ValueError, ImportError))
+
+
+def _run(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    try:
-        path = find_metrics_csv(args.logdir)
-        curves = read_curves(path)
-        panels = select_panels(curves, metrics)
-        folder = path.parent
-        out = plot(curves, panels, args.out or folder / "curves.png", title=str(folder))
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        parser.error(str(err))
-    print(out)
+    path = find_metrics_csv(args.logdir)
+    curves = read_curves(path)
+    panels = select_panels(curves, metrics)
+    folder = path.parent
+    print(plot(curves, panels, args.out or folder / "curves.png", title=str(folder)))
     return 0
