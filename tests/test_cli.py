@@ -9,14 +9,17 @@ import yaml
 from conftest import CONFIGS
 from genie_lit.cli import main
 
-TOKENIZERS = sorted((CONFIGS / "tokenizer").glob("*.yaml"))
+BASE_TOKENIZER = CONFIGS / "tokenizer" / "st_vivit.yaml"
+# the base, and each variant overlay layered on it
+TOKENIZERS = [[BASE_TOKENIZER], *([BASE_TOKENIZER, CONFIGS / "tokenizer" / f"{v}.yaml"] for v in ("vit", "c_vivit"))]
 FAST = ["--config", str(CONFIGS.parent / "tests" / "configs" / "checkpoint_only.yaml")]
 SMALL = [*FAST, "--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
 
 
-@pytest.mark.parametrize("config", TOKENIZERS, ids=lambda p: p.stem)
-def test_fit_fast_dev_run_for_every_tokenizer(config, video_dir, tmp_path):
-    main(["fit", "--config", str(config), "--data.data_dir", str(video_dir), *SMALL,
+@pytest.mark.parametrize("configs", TOKENIZERS, ids=lambda c: c[-1].stem)
+def test_fit_fast_dev_run_for_every_tokenizer(configs, video_dir, tmp_path):
+    layered = [arg for config in configs for arg in ("--config", str(config))]
+    main(["fit", *layered, "--data.data_dir", str(video_dir), *SMALL,
           "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path)])
 
 
@@ -36,7 +39,7 @@ def test_fit_writes_checkpoint_and_a_config_that_reproduces_the_run(video_dir, t
 
 def test_print_config(video_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(video_dir), "--print_config"])
+        main(["fit", "--config", str(BASE_TOKENIZER), "--data.data_dir", str(video_dir), "--print_config"])
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["init_args"]["data_dir"] == str(video_dir)
@@ -44,7 +47,7 @@ def test_print_config(video_dir, capsys):
 
 def test_unknown_class_gives_jsonargparse_error(video_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(video_dir),
+        main(["fit", "--config", str(BASE_TOKENIZER), "--data.data_dir", str(video_dir),
               "--model.init_args.encoder.class_path", "genie_lit.nn.NoSuchTransformer"])
     assert exit_info.value.code == 2
     assert "NoSuchTransformer" in capsys.readouterr().err
@@ -53,7 +56,7 @@ def test_unknown_class_gives_jsonargparse_error(video_dir, capsys):
 def test_folder_without_video_names_folder_and_extensions(tmp_path):
     (tmp_path / "notes.txt").write_text("no video here")
     with pytest.raises(FileNotFoundError, match=rf"{tmp_path}.*\.mp4.*\.mkv"):
-        main(["fit", "--config", str(TOKENIZERS[0]), "--data.data_dir", str(tmp_path), "--trainer.fast_dev_run", "1",
+        main(["fit", "--config", str(BASE_TOKENIZER), "--data.data_dir", str(tmp_path), "--trainer.fast_dev_run", "1",
               "--trainer.default_root_dir", str(tmp_path)])
 
 

@@ -34,36 +34,66 @@ def _instantiate(configs, video_dir, extra=()):
                     auto_configure_optimizers=False, run=False, args=[*args, *extra])
 
 
-def test_configs_exist():
-    assert len(COMPONENT_CONFIGS) >= 3
+def _names(paths):
+    return sorted(f"{p.parent.name}/{p.stem}" for p in paths)
 
 
-@pytest.mark.parametrize("config", COMPONENT_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_component_config_instantiates(config, video_dir, monkeypatch, tmp_path, request):
+def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_existing_base():
+    assert _names(COMPONENT_CONFIGS) == ["dynamics/maskgit", "genie/cotrain", "lam/pixel", "lam/tokens",
+                                         "tokenizer/st_vivit"]
+    assert _names(OVERLAY_CONFIGS) == ["quickstart/tokenizer", "quickstart/world", "tokenizer/c_vivit",
+                                       "tokenizer/vit"]
+    assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/cpu", "trainer/ddp", "trainer/fsdp"]
+    for overlay in OVERLAY_CONFIGS:
+        assert overlay_base(overlay) in COMPONENT_CONFIGS, overlay
+
+
+def test_a_tokenizer_variant_is_only_the_lines_that_differ_from_the_base():
+    for variant in ("vit", "c_vivit"):
+        text = (CONFIGS / "tokenizer" / f"{variant}.yaml").read_text()
+        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        assert len(lines) <= 8 and "data:" not in text and "optimizer" not in text, variant
+
+
+TOKENIZER_VARIANTS = [[BASE], [BASE, CONFIGS / "tokenizer" / "vit.yaml"], [BASE, CONFIGS / "tokenizer" / "c_vivit.yaml"],
+                      [BASE, CONFIGS / "quickstart" / "tokenizer.yaml"]]
+WORLDS = [[CONFIGS / "genie" / "cotrain.yaml"], [CONFIGS / "genie" / "cotrain.yaml", CONFIGS / "quickstart" / "world.yaml"]]
+
+
+@pytest.mark.parametrize("tokenizer_configs", TOKENIZER_VARIANTS, ids=lambda c: "+".join(p.stem for p in c))
+@pytest.mark.parametrize("world_configs", WORLDS, ids=lambda c: "+".join(p.stem for p in c))
+def test_shipped_tokenizer_and_world_configs_fit_together(tokenizer_configs, world_configs, video_dir, monkeypatch,
+                                                         tmp_path):
+    """The ties between files, with the shipped values: codebook size = vocab_size, token grid =
+    resolution / patch size, LAM resolution = tokenizer resolution, LAM codes = num_actions, and the
+    data resolution of each stage = its model's."""
     monkeypatch.chdir(tmp_path)
-    cli = _instantiate([config], video_dir, _required_paths(config, request))
-    assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
+    tok_cli = _instantiate(tokenizer_configs, video_dir)
+    world_cli = _instantiate(world_configs, video_dir)
+    tokenizer, world = tok_cli.model, world_cli.model
+    lam, dynamics = world.lam, world.dynamics
+    assert tokenizer.codebook_size == dynamics.vocab_size
+    assert tuple(tokenizer.grid) == tuple(dynamics.grid) == tuple(s // tokenizer.patch_size for s in tokenizer.image_size)
+    assert tuple(tokenizer.image_size) == tuple(lam.image_size)
+    assert lam.num_actions == dynamics.num_actions
+    for cli in (tok_cli, world_cli):
+        assert tuple(cli.datamodule.resolution) == tuple(tokenizer.image_size)
 
 
-@pytest.mark.parametrize("config", PARTIAL_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_partial_config_combines_with_a_component_config(config, video_dir, monkeypatch, tmp_path):
+@pytest.mark.parametrize("component", ["lam/pixel", "lam/tokens", "dynamics/maskgit"])
+def test_component_configs_fit_the_shipped_tokenizer_and_world(component, video_dir, monkeypatch, tmp_path, request):
+    """A component trained on its own ties to the shipped tokenizer and world like the world's parts do."""
     monkeypatch.chdir(tmp_path)
-    extra = []
-    if "FSDPStrategy" in config.read_text() and not torch.cuda.is_available():
-        # Lightning refuses FSDP without a GPU; the CPU subclass keeps every option of the file
-        extra = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true",
-                 "--trainer.strategy.class_path", "test_ddp.CPUFSDPStrategy"]
-    cli = _instantiate([BASE, config], video_dir, extra)
-    assert isinstance(cli.trainer, L.Trainer)
-
-
-@pytest.mark.parametrize("config", OVERLAY_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_overlay_config_combines_with_its_base(config, video_dir, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    base = overlay_base(config)
-    assert base.is_file(), f"{config} names a base config that does not exist: {base}"
-    cli = _instantiate([base, config], video_dir)
-    assert isinstance(cli.model, L.LightningModule) and isinstance(cli.trainer, L.Trainer)
+    config = CONFIGS / f"{component}.yaml"
+    tokenizer = _instantiate([BASE], video_dir).model
+    world = _instantiate([CONFIGS / "genie" / "cotrain.yaml"], video_dir).model
+    model = _instantiate([config], video_dir, _required_paths(config, request)).model
+    if component == "dynamics/maskgit":
+        assert model.vocab_size == tokenizer.codebook_size and tuple(model.grid) == tuple(tokenizer.grid)
+        assert model.num_actions == world.dynamics.num_actions
+    else:
+        assert tuple(model.image_size) == tuple(tokenizer.image_size)
+        assert model.num_actions == world.lam.num_actions == world.dynamics.num_actions
 
 
 def _required_paths(config, request):
