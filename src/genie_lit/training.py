@@ -20,10 +20,6 @@ from lightning.pytorch.cli import LightningCLI
 from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, ResumeCurves
 from genie_lit.models.checkpoints import CheckpointError
 
-# Lightning 2.6 calls torch's deprecated ``isinstance(treespec, LeafSpec)`` on every batch: a message
-# about Lightning's own code that a user cannot act on.
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=DeprecationWarning)
-
 # checkpoint arguments (model.init_args.X / data.init_args.X) -> the module class they must hold
 CHECKPOINT_ARGUMENTS = {"tokenizer_ckpt": ("genie_lit.models.tokenizer", "VideoTokenizer", "tokenizer checkpoint"),
                         "lam_ckpt": ("genie_lit.models.lam", "LatentActionModel", "latent action checkpoint")}
@@ -115,6 +111,9 @@ def default_loggers(root: str) -> list:
 
 def lightning_cli(argv: Sequence[str], description: str | None = None) -> GenieCLI:
     """Run a Lightning subcommand (``["fit", "--config", ...]``) and return the CLI (its trainer, model)."""
+    # Lightning 2.6 calls torch's deprecated ``isinstance(treespec, LeafSpec)`` on every batch: a
+    # message about Lightning's own code that a user cannot act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     return GenieCLI(
         L.LightningModule,
         L.LightningDataModule,

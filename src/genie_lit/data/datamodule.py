@@ -13,11 +13,13 @@ from genie_lit.data.clips import ClipDataset
 from genie_lit.data.index import SPLITS, ScanResult, scan_folder, split_files
 from genie_lit.media.read import VIDEO_EXTENSIONS
 
-# Lightning suggests more DataLoader workers whenever there are fewer than 2. Here data are not the
-# bottleneck: one process decodes ~2,100 frames/s (benchmarks/results/data_throughput.json), many
-# times what the models train on (37-75 frames/s on a CPU, train_throughput.json), and on a small
-# machine each worker takes a core from training. The configs choose num_workers deliberately.
-warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers")
+
+def silence_workers_hint() -> None:
+    """Lightning suggests more DataLoader workers whenever there are fewer than 2. Here data are not
+    the bottleneck: one process decodes ~2,100 frames/s (benchmarks/results/data_throughput.json),
+    many times what the models train on (37-75 frames/s on a CPU, train_throughput.json), and on a
+    small machine each worker takes a core from training. The configs choose num_workers."""
+    warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers")
 
 
 class ShardedEvalSampler(DistributedSampler):
@@ -126,6 +128,7 @@ class VideoDataModule(L.LightningDataModule):
         return self.datasets["train"].games if self.datasets else []
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        silence_workers_hint()
         dataset = self.datasets[split]
         sampler = None
         if split != "train":
