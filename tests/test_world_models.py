@@ -149,8 +149,17 @@ def test_dynamics_mask_rate_is_per_sample_and_spares_the_first_frame():
     tokens = torch.zeros(64, 4, 100, dtype=torch.long)
     mask = model.random_mask(tokens, generator=torch.Generator().manual_seed(0))
     assert not mask[:, 0].any()
-    rates = mask[:, 1:].float().mean(dim=(1, 2))
-    assert rates.min() > 0.45 and rates.max() < 1.01 and rates.std() > 0.05
+    rates = mask[:, 1:].float().mean(dim=(1, 2))  # 300 tokens per sample: each rate within ~0.03 of its r
+    low, high = model.mask_rate
+    assert (low, high) == (0.5, 1.0)  # the paper's U(0.5, 1)
+    assert rates.min() > low - 0.07 and rates.max() <= high
+    # uniform over [0.5, 1]: mean 0.75, std 0.144, a quarter of the samples in each quarter of the range
+    assert abs(rates.mean().item() - 0.75) < 0.05 and 0.1 < rates.std().item() < 0.19
+    quarters = torch.histc(rates.clamp(low, high), bins=4, min=low, max=high)
+    assert quarters.min() >= 64 / 4 - 10, quarters
+    # one rate per sample: the frames of a sample are masked at about the same rate
+    per_frame = mask[:, 1:].float().mean(dim=2)
+    assert (per_frame - rates[:, None]).abs().max() < 0.2
 
 
 def test_dynamics_loss_only_on_masked_tokens():
@@ -200,11 +209,41 @@ def test_maskgit_is_deterministic_for_a_seed():
     assert not torch.equal(sample(1), sample(2))
 
 
-def test_maskgit_greedy_keeps_confident_tokens():
-    logits = torch.full((1, 4, 5), -10.0)
-    logits[0, :, 2] = 10.0
-    tokens = maskgit_sample(lambda t: logits, 1, 4, 4, steps=2, temperature=0.0)
-    assert tokens.tolist() == [[2, 2, 2, 2]]
+def test_maskgit_unmasks_the_most_confident_tokens_first_and_never_remasks_or_resamples_them():
+    """Each position has its own token and confidence, and both change at every step (as a model's
+    do once it sees the tokens already decoded); after the first step the order of confidence is
+    reversed, so the tokens decided first become the least confident. A sampler that re-masked or
+    re-sampled decided tokens, or kept the least confident masked ones, would fail here."""
+    num_tokens, vocab, steps = 8, 6, 4
+    seen = []
+
+    def confidence(i: int, step: int) -> float:
+        return 1.0 + (i if step == 0 else num_tokens - i)
+
+    def logits_fn(tokens):
+        seen.append(tokens.clone())
+        step = len(seen) - 1
+        logits = torch.full((1, num_tokens, vocab + 1), -5.0)
+        for i in range(num_tokens):
+            logits[0, i, (i + step) % vocab] = confidence(i, step)  # position i prefers (i + step) % vocab
+        return logits
+
+    tokens = maskgit_sample(logits_fn, 1, num_tokens, vocab, steps=steps, temperature=0.0)
+    mask_id = vocab
+    decided: dict[int, int] = {}
+    for step, after in enumerate(seen[1:] + [tokens]):
+        now = {i: int(t) for i, t in enumerate(after[0]) if t != mask_id}
+        for i, token in decided.items():
+            assert now.get(i) == token, f"step {step}: position {i} was re-masked or re-sampled"
+        new = set(now) - set(decided)
+        for i in new:
+            assert now[i] == (i + step) % vocab  # sampled at the step it was unmasked
+        still_masked = set(range(num_tokens)) - set(now)
+        assert len(still_masked) == masked_after_step(num_tokens, step, steps)
+        if new and still_masked:
+            assert min(confidence(i, step) for i in new) >= max(confidence(i, step) for i in still_masked)
+        decided.update({i: now[i] for i in new})
+    assert len(decided) == num_tokens
 
 
 def test_copy_prior_starts_as_copying_the_previous_frame_and_stays_causal():
