@@ -16,6 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import CONFIGS, QUIET, TINY
+from videos import decode_all, expected_mask, label_mask
 from genie_lit.callbacks import ReconstructionFVD, RolloutMetrics, RolloutVideos
 from genie_lit.callbacks import video as video_callback
 from genie_lit.cli import main
@@ -82,9 +83,19 @@ def test_cotraining_run_logs_fvd_and_delta_psnr_to_csv_and_tensorboard_and_write
     assert [v.name for v in videos] == [f"step0000002_prompt{i}_{kind}.mp4" for i in (0, 1)
                                         for kind in ("actions", "rollout")]
     rollout_info, actions_info = probe(videos[1]), probe(videos[0])
-    assert (rollout_info.num_frames, rollout_info.width, rollout_info.height) == (4, 3 * 64 + 2 * 2, 64)
+    side = 4 * 64  # panels enlarged 4x (nearest) so that people can see them
+    assert (rollout_info.num_frames, rollout_info.width, rollout_info.height) == (4, 3 * side + 2 * 2, side)
     # the tiny LAM has 8 actions: 2 rows of 4 panels, 6 frames (num_frames)
-    assert (actions_info.num_frames, actions_info.width, actions_info.height) == (6, 4 * 64 + 3 * 2, 2 * 64 + 2)
+    assert (actions_info.num_frames, actions_info.width, actions_info.height) == (6, 4 * side + 3 * 2, 2 * side + 2)
+    # every panel is labelled: P on the prompt's rendition, then the action it holds; R on real frames
+    held, rollout = decode_all(videos[0]), decode_all(videos[1])
+    cell = 4  # one font pixel per world pixel at 4x
+    for action in range(8):
+        row, column = divmod(action, 4)
+        panel = held[:, row * (side + 2):, column * (side + 2):]
+        for frame, text in ((0, "P"), (3, str(action))):
+            assert (label_mask(panel[frame], text, cell) == expected_mask(text, cell)).mean() > 0.97, (action, text)
+    assert (label_mask(rollout[2], "R", cell) == expected_mask("R", cell)).mean() > 0.97
 
     events = EventAccumulator(str(tmp_path))
     events.Reload()
@@ -132,7 +143,25 @@ def test_delta_psnr_equals_psnr_at_frame_t_of_rollouts_of_the_first_clips(video_
     assert values["val/psnr_random"] == pytest.approx(chance, abs=1e-4)
     assert values["val/delta_psnr"] == pytest.approx(inferred - chance, abs=1e-4)
     assert values["val/rollout_clips"] == 3 and "val/fvd_random_i3d" not in values
-    assert values["val/delta_psnr"] != 0  # the trained action table matters here (see the next test)
+
+
+def test_delta_psnr_compares_rollouts_that_differ_by_their_actions_only(video_dir, tokenizer_ckpt, world_ckpt,
+                                                                        tmp_path, monkeypatch):
+    """With the 'random' actions replaced by the inferred ones the two rollouts are the same video
+    (shared MaskGIT random numbers), so ΔtPSNR is exactly 0; any difference in the real measurement
+    comes from the actions (a random action table alone cannot make this hold)."""
+    import genie_lit.models.world as world_module
+
+    def the_inferred_actions(indices, steps, num_actions, seed):
+        return torch.stack([inferred[int(i)] for i in indices])
+
+    data = VideoDataModule(str(video_dir), clip_length=4, val_fraction=0.25)
+    data.setup()
+    world = Genie.from_checkpoint(str(world_ckpt), maskgit_steps=2)
+    inferred = {i: world.infer_actions(data.datasets["val"][i]["video"][None])[0] for i in range(3)}
+    monkeypatch.setattr(world_module, "random_actions", the_inferred_actions)
+    values = validate_world(video_dir, tokenizer_ckpt, world_ckpt, tmp_path, *BY_HAND)
+    assert values["val/delta_psnr"] == 0.0 and values["val/psnr_inferred"] == values["val/psnr_random"]
 
 
 def test_a_world_that_ignores_actions_has_delta_psnr_exactly_zero(video_dir, tokenizer_ckpt, world_ckpt, tmp_path):

@@ -15,22 +15,17 @@ import av
 import numpy as np
 import pytest
 import torch
-from videos import moving_square_frames, write_video
+from videos import decode_all, expected_mask, label_mask, moving_square_frames, write_video
 
 from genie_lit.cli import main as cli_main
 from genie_lit.media import encode_png
-from genie_lit.media.frames import _FONT, draw_label
+from genie_lit.media.frames import draw_label
 from genie_lit.models import DynamicsModel
 from genie_lit.nn import STTransformer
 from genie_lit.play import PromptError, default_prompt, load_prompt, load_world
 from genie_lit.play.scripted import ActionError, parse_actions
 from genie_lit.play.server import MAX_BODY, PlayServer
 from genie_lit.play.session import PlaySession, parse_keys
-
-
-def decode_all(path: Path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
 def write_image(path: Path, image: np.ndarray, codec: str, pix_fmt: str) -> Path:
@@ -41,17 +36,6 @@ def write_image(path: Path, image: np.ndarray, codec: str, pix_fmt: str) -> Path
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=in_format).reformat(format=pix_fmt)
     path.write_bytes(b"".join(bytes(p) for p in [*context.encode(frame), *context.encode(None)]))
     return path
-
-
-def label_mask(image: np.ndarray, text: str, cell: int) -> np.ndarray:
-    """Where ``image`` is bright inside the label box (the box darkens the frame to <= 63): the glyph."""
-    height, width = 5 * cell + 2 * cell, (4 * len(text) - 1) * cell + 2 * cell
-    return (image[:height, :width] > 200).all(-1)
-
-
-def expected_mask(text: str, cell: int) -> np.ndarray:
-    glyphs = np.concatenate([np.pad(_FONT[c], ((0, 0), (0, 1))) for c in text], axis=1)[:, :-1]
-    return np.pad(glyphs, 1).repeat(cell, 0).repeat(cell, 1)
 
 
 def play(*args: str) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from genie_lit.media.frames import _FONT
+
 
 def moving_square_frames(num_frames: int, height: int = 32, width: int = 32, seed: int = 0,
                          actions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -86,3 +88,19 @@ def write_dataset(root: str | Path, num_files: int = 3, num_frames: int = 24, si
             np.save(root / f"ep{i:03d}.actions.npy", actions)
         paths.append(path)
     return paths
+
+
+def decode_all(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def label_mask(image: np.ndarray, text: str, cell: int) -> np.ndarray:
+    """Where ``image`` is bright inside the label box (the box darkens the frame to <= 63): the glyph."""
+    height, width = 5 * cell + 2 * cell, (4 * len(text) - 1) * cell + 2 * cell
+    return (image[:height, :width] > 200).all(-1)
+
+
+def expected_mask(text: str, cell: int) -> np.ndarray:
+    glyphs = np.concatenate([np.pad(_FONT[c], ((0, 0), (0, 1))) for c in text], axis=1)[:, :-1]
+    return np.pad(glyphs, 1).repeat(cell, 0).repeat(cell, 1)
