@@ -33,6 +33,35 @@ def features(obs: np.ndarray) -> torch.Tensor:
     return F.adaptive_avg_pool2d(image, 8).flatten()
 
 
+def train(env, iterations: int, episodes: int, lr: float, seed: int = 0, log=print) -> torch.nn.Linear:
+    """REINFORCE with the batch's mean return as baseline; returns the policy (logits from
+    :func:`features`). ``env`` is any Gymnasium-style env with ``h w 3`` uint8 observations and a
+    discrete action space."""
+    policy = torch.nn.Linear(8 * 8 * 3, env.action_space.n)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    for iteration in range(iterations):
+        log_probs, returns = [], []
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + 1000 * (iteration + 1) + episode)
+            episode_log_probs, total, done = [], 0.0, False
+            while not done:
+                dist = torch.distributions.Categorical(logits=policy(features(obs)))
+                action = dist.sample()
+                obs, reward, terminated, truncated, _ = env.step(int(action))
+                episode_log_probs.append(dist.log_prob(action))
+                total += reward
+                done = terminated or truncated
+            log_probs.append(torch.stack(episode_log_probs).sum())
+            returns.append(total)
+        advantage = torch.tensor(returns) - float(np.mean(returns))  # the batch mean as baseline
+        loss = -(torch.stack(log_probs) * advantage).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        log(f"iteration {iteration:3d}: mean return {np.mean(returns):+.4f}")
+    return policy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True)
@@ -49,28 +78,7 @@ def main() -> None:
                    maskgit_steps=2)
     baseline = run_random_agent(env, episodes=args.episodes, seed=args.seed)
     print(f"random agent: mean return {np.mean([e.episode_return for e in baseline]):+.4f}")
-
-    policy = torch.nn.Linear(8 * 8 * 3, env.action_space.n)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=args.lr)
-    for iteration in range(args.iterations):
-        log_probs, returns = [], []
-        for episode in range(args.episodes):
-            obs, _ = env.reset(seed=args.seed + 1000 * (iteration + 1) + episode)
-            episode_log_probs, total, truncated = [], 0.0, False
-            while not truncated:
-                dist = torch.distributions.Categorical(logits=policy(features(obs)))
-                action = dist.sample()
-                obs, reward, _, truncated, _ = env.step(int(action))
-                episode_log_probs.append(dist.log_prob(action))
-                total += reward
-            log_probs.append(torch.stack(episode_log_probs).sum())
-            returns.append(total)
-        advantage = torch.tensor(returns) - float(np.mean(returns))  # the batch mean as baseline
-        loss = -(torch.stack(log_probs) * advantage).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        print(f"iteration {iteration:3d}: mean return {np.mean(returns):+.4f}")
+    train(env, args.iterations, args.episodes, args.lr, args.seed)
 
 
 if __name__ == "__main__":
