@@ -106,7 +106,9 @@ def test_cotraining_run_logs_fvd_and_delta_psnr_to_csv_and_tensorboard_and_write
 
 def test_fvd_is_logged_as_val_fvd_only_with_an_i3d_weights_file(video_dir, tokenizer_ckpt, world_ckpt, tmp_path):
     weights = tmp_path / "i3d_state_dict.pt"
-    torch.save(InceptionI3d().state_dict(), weights)  # a file in the published (piergiaj) format
+    # a weights file in the piergiaj format that is not the package's own random network: the name follows
+    # the source (a file the user vouches for), as nothing can verify it without the published weights
+    torch.save(InceptionI3d().state_dict(), weights)
     values = validate_world(video_dir, tokenizer_ckpt, world_ckpt, tmp_path / "run", ROLLOUT,
                             "--trainer.callbacks.max_clips", "2", "--trainer.callbacks.maskgit_steps", "1",
                             "--trainer.callbacks.fvd_weights", str(weights),

@@ -161,6 +161,16 @@ class InceptionI3d(nn.Module):
                 module.reset_parameters()
         return self
 
+    @torch.no_grad()
+    def is_seeded_initialisation(self, seed: int = 0) -> bool:
+        """True when the first convolution holds exactly what :meth:`reset_parameters_seeded` draws
+        for ``seed``: the package's own random network (saved to a file), not trained weights."""
+        first = next(m for m in self.modules() if isinstance(m, nn.Conv3d))
+        drawn = torch.empty_like(first.weight)
+        gain = "relu" if first.bias is None else "linear"
+        nn.init.kaiming_normal_(drawn, nonlinearity=gain, generator=torch.Generator().manual_seed(seed))
+        return torch.equal(drawn, first.weight)
+
 
 class _TorchScriptI3D(nn.Module):
     """Adapter for a TorchScript I3D: ``b c t h w`` in [-1, 1] -> ``b f``. A module whose ``forward``
@@ -273,13 +283,18 @@ class I3DFeatureExtractor(nn.Module):
             _warn_random_weights_once()
         else:
             self.network, self.weights_format = load_i3d(weights_path)
+            if isinstance(self.network, InceptionI3d) and self.network.is_seeded_initialisation(seed):
+                self.weights_format = "random"  # a file of the package's own random network
+                _warn_random_weights_once()
         self.network.requires_grad_(False)
         self._warned_short = False
         self.eval()
 
     @property
     def is_standard(self) -> bool:
-        """True when published-style weights were loaded from a file (FVD comparable to papers)."""
+        """True when I3D weights were loaded from a file and are not the package's own seeded random
+        network (a file cannot be checked against the published Kinetics-400 weights, which are
+        never downloaded: the user vouches for it). Only then is FVD comparable to papers."""
         return self.weights_format != "random"
 
     @property
