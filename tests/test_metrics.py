@@ -12,29 +12,12 @@ import scipy.linalg
 import torch
 from torch import Tensor, nn
 
+from features import MeanColourFeatures
 from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance, I3DFeatureExtractor, InceptionI3d
 from genie_lit.metrics import i3d as i3d_module
 from genie_lit.metrics.fvd import _compute_fvd
 
 SMALL = 32  # I3D frame side in tests; the architecture allows it (the final pool is clipped)
-
-
-class MeanColourFeatures(nn.Module):
-    """Tiny frozen extractor: a fixed random projection of per-clip colour statistics, ``b t c h w`` -> ``b 6``."""
-
-    num_features = 6
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(6, 6)
-        generator = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.randn(6, 6, generator=generator))
-            self.proj.bias.zero_()
-
-    def forward(self, videos: Tensor) -> Tensor:
-        stats = torch.cat([videos.mean(dim=(1, 3, 4)), videos.std(dim=(1, 3, 4))], dim=1)
-        return torch.tanh(self.proj(stats))
 
 
 class FlatFeatures(nn.Module):

@@ -10,30 +10,13 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch import Tensor, nn
+from torch import Tensor
 
+from features import MeanColourFeatures
 from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance
 
 WORLD_SIZE = 2
 TIMEOUT_S = 180
-
-
-class ColourMomentFeatures(nn.Module):
-    """A tiny frozen extractor (I3D would dominate the run time): a fixed random projection of each
-    clip's per-channel mean and standard deviation, ``b t c h w`` -> ``b 6``."""
-
-    num_features = 6
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(6, 6)
-        generator = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.randn(6, 6, generator=generator))
-            self.proj.bias.zero_()
-
-    def forward(self, videos: Tensor) -> Tensor:
-        return torch.tanh(self.proj(torch.cat([videos.mean(dim=(1, 3, 4)), videos.std(dim=(1, 3, 4))], dim=1)))
 
 
 def _data() -> dict[str, Tensor]:
@@ -51,7 +34,7 @@ def _data() -> dict[str, Tensor]:
 def _evaluate(data: dict[str, Tensor], rank: int = 0, world_size: int = 1) -> dict[str, Tensor]:
     """Each rank takes every ``world_size``-th clip from ``rank`` on: disjoint shares covering the data."""
     share = {key: value[rank::world_size] for key, value in data.items()}
-    fvd = FrechetVideoDistance(feature_extractor=ColourMomentFeatures())
+    fvd = FrechetVideoDistance(feature_extractor=MeanColourFeatures())
     fvd.update(share["real"], real=True)
     fvd.update(share["fake"], real=False)
     delta = DeltaPSNR(t=4)
