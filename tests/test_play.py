@@ -109,6 +109,15 @@ def test_parse_actions():
 
 
 # ----------------------------------------------------------------------------- scripted CLI
+def test_out_and_png_into_folders_that_do_not_exist_yet(world_ckpt, tmp_path, capsys):
+    out = tmp_path / "not" / "yet" / "run.mp4"
+    assert play("--ckpt", world_ckpt, "--actions", "1,2", "--out", out, "--png", tmp_path / "also" / "new",
+                "--maskgit-steps", "1", "--quiet") == 0
+    assert decode_all(out).shape[0] == 3 and out.with_suffix(".json").is_file()
+    assert len(list((tmp_path / "also" / "new").glob("frame_*.png"))) == 3
+    assert capsys.readouterr().out == ""  # --quiet
+
+
 def test_scripted_rollout_from_a_png_of_another_size(world_ckpt, tmp_path, capsys):
     prompt = write_image(tmp_path / "photo.png", moving_square_frames(1, 48, 80)[0][0], "png", "rgb24")
     out = tmp_path / "run" / "run.mp4"
