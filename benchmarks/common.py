@@ -34,7 +34,20 @@ TINY_VOCAB = 64
 
 # --------------------------------------------------------------------------------- configs
 def read_config(path: Path | str) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A YAML config with every referenced file (a value ``other.yaml``, relative to the file, as
+    jsonargparse resolves them, e.g. ``lam: ../models/lam_pixel.yaml``) read in its place."""
+    path = Path(path)
+    return _inline(yaml.safe_load(path.read_text()), path.parent)
+
+
+def _inline(value: Any, folder: Path) -> Any:
+    if isinstance(value, dict):
+        return {key: _inline(item, folder) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_inline(item, folder) for item in value]
+    if isinstance(value, str) and value.endswith((".yaml", ".yml")) and (folder / value).is_file():
+        return read_config(folder / value)
+    return value
 
 
 def merge(base: dict, override: dict) -> dict:

@@ -3,8 +3,8 @@ clips per second the VideoDataModule delivers from recorded mp4s with 0 and 2 lo
 
 Records a small Atari set into a temporary folder (or reads ``--data``), then times the index scan
 (cold, then from the cache) and the training DataLoader (clips of 16 frames at 64x64, batches of 8,
-random clip order as in training). Tokenizer training consumes about 130 frames/s on 2 CPU cores
-(DESIGN.md), i.e. ~8 clips/s of 16 frames: the loader must stay well above that.
+random clip order as in training). Tokenizer training consumes about 75 frames/s on one CPU thread
+(``results/train_throughput.json``), i.e. ~5 clips/s of 16 frames: the loader must stay well above that.
 
     python benchmarks/data_throughput.py          # prints a table, writes benchmarks/results/data_throughput.json
     python benchmarks/data_throughput.py --data data/atari --workers 0 1 2 --batches 60

@@ -32,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, shrink
+from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, read_config, shrink
 
 RESULTS = RESULTS_DIR / "oracle_world.json"
 
@@ -43,8 +42,8 @@ RESULTS = RESULTS_DIR / "oracle_world.json"
 def oracle_model_section(num_actions: int, quick: bool = False) -> dict:
     """The co-training config's dynamics model and optimizer, with ``num_actions`` true actions
     (``quick``: the tests' tiny sizes)."""
-    cotrain = yaml.safe_load((CONFIGS / "genie" / "cotrain.yaml").read_text())["model"]["init_args"]
-    world = yaml.safe_load((CONFIGS / "quickstart" / "world.yaml").read_text())["model"]["init_args"]
+    cotrain = read_config(CONFIGS / "genie" / "cotrain.yaml")["model"]["init_args"]
+    world = read_config(CONFIGS / "quickstart" / "world.yaml")["model"]["init_args"]
     section = cotrain["dynamics"]
     section["init_args"] = {**section["init_args"], "num_actions": num_actions,
                             "optimizer": cotrain["optimizer"], "scheduler": world["scheduler"]}

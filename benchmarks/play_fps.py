@@ -1,4 +1,4 @@
-"""Frames per second of ``Genie.step`` with and without the temporal KV cache (issue 6).
+"""Frames per second of ``Genie.step`` with and without the temporal KV cache.
 
 Two worlds with random weights (speed does not depend on the weights):
 

@@ -1,4 +1,4 @@
-"""Train-step time and peak memory of the three tokenizer variants as the clip grows (issue 2).
+"""Train-step time and peak memory of the three tokenizer variants as the clip grows.
 
 Genie's ST-ViViT (spatial + causal temporal attention), the ViT ablation (spatial only) and the
 C-ViViT ablation (full spacetime attention) are built as ``VideoTokenizer`` s of the same size

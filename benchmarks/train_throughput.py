@@ -1,4 +1,4 @@
-"""Training throughput of each Genie component at the configs' sizes on this machine (issue 4).
+"""Training throughput of each Genie component at the configs' sizes on this machine.
 
 Builds the tokenizer (configs/tokenizer/st_vivit.yaml), the latent action model
 (configs/lam/pixel.yaml), the dynamics model (configs/dynamics/maskgit.yaml) and the co-training

@@ -65,17 +65,17 @@ def test_console_script_and_module_entry_point():
     assert "fit" in out.stdout and "record" in out.stdout
 
 
-@pytest.mark.parametrize("component", ["lam/pixel", "lam/tokens", "dynamics/maskgit"])
+@pytest.mark.parametrize("component", ["lam/pixel", "lam/pixel+lam/tokens", "dynamics/maskgit"])
 def test_fit_fast_dev_run_for_the_latent_action_and_dynamics_configs(component, video_dir, tokenizer_ckpt, tmp_path):
-    config = CONFIGS / f"{component}.yaml"
+    configs = sum((["--config", str(CONFIGS / f"{name}.yaml")] for name in component.split("+")), [])
     extra = {
         "lam/pixel": [],
-        "lam/tokens": ["--model.init_args.tokenizer_ckpt", str(tokenizer_ckpt), "--model.init_args.token_dim", "8"],
+        "lam/pixel+lam/tokens": ["--model.init_args.tokenizer_ckpt", str(tokenizer_ckpt), "--model.init_args.token_dim", "8"],
         "dynamics/maskgit": ["--data.tokenizer_ckpt", str(tokenizer_ckpt), "--data.actions", "recorded",
                              "--model.init_args.vocab_size", "64", "--data.cache_dir", str(tmp_path / "tokens")],
     }[component]
     data = ["--data.clip_length", "4", "--data.batch_size", "2", "--data.num_workers", "0", "--data.val_fraction", "0.25"]
-    main(["fit", "--config", str(config), *FAST, "--data.data_dir", str(video_dir), *data, *extra,
+    main(["fit", *configs, *FAST, "--data.data_dir", str(video_dir), *data, *extra,
           "--trainer.fast_dev_run", "1", "--trainer.default_root_dir", str(tmp_path)])
 
 

@@ -19,9 +19,11 @@ def overlay_base(path):
     return CONFIGS / match.group(1) if match else None
 
 
+MODEL_SECTIONS = [p for p in ALL_CONFIGS if p.parent.name == "models"]  # referenced by run configs
 OVERLAY_CONFIGS = [p for p in ALL_CONFIGS if overlay_base(p) is not None]
-COMPONENT_CONFIGS = [p for p in ALL_CONFIGS if "model:" in p.read_text() and p not in OVERLAY_CONFIGS]
-PARTIAL_CONFIGS = [p for p in ALL_CONFIGS if "model:" not in p.read_text() and p not in OVERLAY_CONFIGS]
+COMPONENT_CONFIGS = [p for p in ALL_CONFIGS if "model:" in p.read_text() and p not in OVERLAY_CONFIGS + MODEL_SECTIONS]
+PARTIAL_CONFIGS = [p for p in ALL_CONFIGS
+                   if "model:" not in p.read_text() and p not in OVERLAY_CONFIGS + MODEL_SECTIONS]
 BASE = CONFIGS / "tokenizer" / "st_vivit.yaml"
 
 
@@ -39,13 +41,23 @@ def _names(paths):
 
 
 def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_existing_base():
-    assert _names(COMPONENT_CONFIGS) == ["dynamics/maskgit", "genie/cotrain", "lam/pixel", "lam/tokens",
-                                         "tokenizer/st_vivit"]
-    assert _names(OVERLAY_CONFIGS) == ["quickstart/tokenizer", "quickstart/world", "tokenizer/c_vivit",
+    assert _names(COMPONENT_CONFIGS) == ["dynamics/maskgit", "genie/cotrain", "lam/pixel", "tokenizer/st_vivit"]
+    assert _names(OVERLAY_CONFIGS) == ["lam/tokens", "quickstart/tokenizer", "quickstart/world", "tokenizer/c_vivit",
                                        "tokenizer/vit"]
+    assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
     assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/cpu", "trainer/ddp", "trainer/fsdp"]
     for overlay in OVERLAY_CONFIGS:
         assert overlay_base(overlay) in COMPONENT_CONFIGS, overlay
+
+
+def test_the_world_reuses_the_components_model_sections():
+    """cotrain.yaml does not copy the LAM and dynamics models: it names the files that
+    lam/pixel.yaml and dynamics/maskgit.yaml train, so an edit there reaches the world."""
+    cotrain = (CONFIGS / "genie" / "cotrain.yaml").read_text()
+    assert "lam: ../models/lam_pixel.yaml" in cotrain and "dynamics: ../models/dynamics_maskgit.yaml" in cotrain
+    assert "model: ../models/lam_pixel.yaml" in (CONFIGS / "lam" / "pixel.yaml").read_text()
+    assert "model: ../models/dynamics_maskgit.yaml" in (CONFIGS / "dynamics" / "maskgit.yaml").read_text()
+    assert "class_path: genie_lit.models.LatentActionModel" not in cotrain
 
 
 def test_a_tokenizer_variant_is_only_the_lines_that_differ_from_the_base():
@@ -80,14 +92,16 @@ def test_shipped_tokenizer_and_world_configs_fit_together(tokenizer_configs, wor
         assert tuple(cli.datamodule.resolution) == tuple(tokenizer.image_size)
 
 
-@pytest.mark.parametrize("component", ["lam/pixel", "lam/tokens", "dynamics/maskgit"])
+@pytest.mark.parametrize("component", ["lam/pixel", "lam/pixel+lam/tokens", "dynamics/maskgit"])
 def test_component_configs_fit_the_shipped_tokenizer_and_world(component, video_dir, monkeypatch, tmp_path, request):
     """A component trained on its own ties to the shipped tokenizer and world like the world's parts do."""
     monkeypatch.chdir(tmp_path)
-    config = CONFIGS / f"{component}.yaml"
+    configs = [CONFIGS / f"{name}.yaml" for name in component.split("+")]
     tokenizer = _instantiate([BASE], video_dir).model
     world = _instantiate([CONFIGS / "genie" / "cotrain.yaml"], video_dir).model
-    model = _instantiate([config], video_dir, _required_paths(config, request)).model
+    model = _instantiate(configs, video_dir, _required_paths(configs[-1], request)).model
+    if component == "lam/pixel+lam/tokens":
+        assert model.input_type == "tokens" and world.lam.input_type == "pixels"
     if component == "dynamics/maskgit":
         assert model.vocab_size == tokenizer.codebook_size and tuple(model.grid) == tuple(tokenizer.grid)
         assert model.num_actions == world.dynamics.num_actions

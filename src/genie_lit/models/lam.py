@@ -6,7 +6,7 @@ quantises it into the discrete latent action ``a_t``. The decoder sees ``x_1..x_
 ``a_1..a_t`` and predicts ``x_{t+1}``. Only the action codebook survives to play, where a user
 picks the action index.
 
-Guarding against collapse (see DESIGN.md "Calibration"): a plain LAM on Atari ends with one code
+Guarding against collapse: a plain LAM on Atari ends with one code
 per game, because the controllable sprite is a few pixels of a mostly static frame and the
 nearest-code assignment follows whatever dominates the encoder's latent (the game). This LAM
 
