@@ -37,6 +37,22 @@ def test_the_tokenizer_stays_frozen_through_train_and_a_training_step(tokenizer_
     assert all(p.grad is None for p in model.tokenizer.parameters())
 
 
+def test_under_bf16_autocast_the_dynamics_learns_the_tokens_that_play_shows_it(tokenizer_ckpt, monkeypatch):
+    """precision bf16-mixed autocasts the training step; the frozen tokenizer must still encode in
+    float32 (bf16 changes most of its nearest codes), as the playable world does."""
+    torch.manual_seed(0)
+    model = GenieCoTraining(tiny_lam(), tiny_dynamics(), tokenizer_ckpt=str(tokenizer_ckpt)).train()
+    video = torch.rand(2, 4, 3, 64, 64)
+    seen = []
+    compute = model.dynamics.compute
+    monkeypatch.setattr(model.dynamics, "compute", lambda tokens, actions: seen.append(tokens) or compute(tokens, actions))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.compute(video)
+    with torch.no_grad():
+        expected = model.tokenizer.encode(video)
+    assert torch.equal(seen[0], expected)
+
+
 def test_a_tokenizer_that_disagrees_with_the_configs_is_refused_naming_both_values(tokenizer_ckpt):
     with pytest.raises(CheckpointError, match=r"64 codes.*vocab_size=1024"):
         GenieCoTraining(tiny_lam(), tiny_dynamics(vocab_size=1024), tokenizer_ckpt=str(tokenizer_ckpt))
