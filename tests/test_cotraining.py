@@ -107,3 +107,22 @@ def test_token_data_are_cached_on_disk_and_reused(video_dir, tokenizer_ckpt, tmp
                             cache_dir=str(cache))
     again.setup("fit")
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
+
+
+def test_a_world_saved_with_options_that_no_longer_exist_still_loads_at_their_only_value(world_ckpt, tmp_path):
+    """LAM options removed from the constructor (they were never set to anything else) are dropped
+    from an old checkpoint's hyperparameters; any other value is refused by name."""
+    from genie_lit.models import Genie
+
+    checkpoint = torch.load(world_ckpt, map_location="cpu", weights_only=True)
+    old = {"change_threshold": 0.02, "warmup_noise": 0.2, "pooling": "max", "restart_noise": 0.05,
+           "context_transitions": 0}
+    checkpoint["hyper_parameters"]["lam"]["init_args"].update(old)
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    world = Genie.from_checkpoint(str(tmp_path / "old.ckpt"))
+    reference = Genie.from_checkpoint(str(world_ckpt))
+    assert all(torch.equal(a, b) for a, b in zip(world.lam.state_dict().values(), reference.lam.state_dict().values()))
+    checkpoint["hyper_parameters"]["lam"]["init_args"]["pooling"] = "attention"
+    torch.save(checkpoint, tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="pooling='attention'.*no longer exists"):
+        Genie.from_checkpoint(str(tmp_path / "other.ckpt"))

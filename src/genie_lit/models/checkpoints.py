@@ -47,14 +47,42 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> dict[str, Any
 
 
 def checkpoint_class(checkpoint: dict[str, Any]) -> type | None:
-    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    return _class(checkpoint.get("hyper_parameters", {}).get("_class_path"))
+
+
+def _class(class_path: str | None) -> type | None:
     if not class_path:
         return None
     module_name, _, name = class_path.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, ValueError):
         return None
+
+
+def drop_removed_options(config: Any, class_path: str | None = None, path: str | Path = "") -> Any:
+    """A checkpoint's hyperparameters without the options its classes no longer have.
+
+    A class lists such options in ``removed_options`` with the one value they ever had effect
+    with; a checkpoint that holds that value loads as before, any other value is refused (the
+    model it describes cannot be built any more). Nested modules (``class_path`` + ``init_args``)
+    are handled at every depth."""
+    if isinstance(config, list):
+        return [drop_removed_options(item, None, path) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if isinstance(config.get("class_path"), str) and isinstance(config.get("init_args"), dict):
+        return {**config, "init_args": drop_removed_options(config["init_args"], config["class_path"], path)}
+    removed = getattr(_class(class_path or config.get("_class_path")), "removed_options", {})
+    out = {}
+    for key, value in config.items():
+        if key in removed:
+            if value != removed[key]:
+                raise CheckpointError(f"checkpoint {path} sets {key}={value!r}, an option that no longer exists "
+                                      f"(only {removed[key]!r} is supported now); retrain with this version")
+            continue
+        out[key] = drop_removed_options(value, None, path)
+    return out
 
 
 def build_from_checkpoint(checkpoint: dict[str, Any], expected: type[ModuleT], path: str | Path = "",
@@ -66,6 +94,7 @@ def build_from_checkpoint(checkpoint: dict[str, Any], expected: type[ModuleT], p
         found = hparams.get("_class_path", "an unknown class")
         raise CheckpointError(f"{what} {path} holds a {found}, but a {expected.__name__} is needed")
     hparams.pop("_instantiator", None)
+    hparams = drop_removed_options(hparams, path=path)
     # the module records *its own* plain config as hparams, even when built inside another module
     with _given_hyperparameters_context(hparams=hparams, instantiator=_INSTANTIATOR):
         module = instantiate_module(expected, hparams)

@@ -51,6 +51,12 @@ from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.nn import VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, unpatchify
 
 
+# fixed settings (options once; no config or test ever changed them)
+CHANGE_THRESHOLD = 0.02  # a pixel "changes" when a channel moves more than this (in [0, 1])
+WARMUP_NOISE = 0.2  # std of the noise on the unit-norm latent during the nearest LAM's warm-up
+RESTART_NOISE = 0.05  # std of the noise on a restarted code (search)
+
+
 @dataclass
 class LAMOutput:
     loss: Tensor
@@ -74,20 +80,13 @@ class LatentActionModel(GenieModule):
         tokenizer_ckpt: frozen tokenizer for the token-input ablation trained on its own.
         token_dim: code dimension of that tokenizer (checked when it is attached).
         change_weight: extra loss weight of pixels that change between consecutive frames.
-        change_threshold: a pixel "changes" when any channel moves more than this (in [0, 1]).
         warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest).
-        warmup_noise: std of the noise added to the unit-norm latent during warm-up.
-        pooling: how a frame's encoder tokens become one latent: ``"max"`` (default), ``"mean"`` or
-            ``"attention"``.
         assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``)
             or ``"nearest"`` (classic VQ: the code nearest the encoder's latent).
         search_temperature: temperature of the encoder's cosine logits over the codes (search).
         head_hidden: hidden width of the search decoder's action head.
-        restart_noise: std of the noise added to a restarted code (search).
         null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
             code, which teaches the trunk to explain what needs no action (search).
-        context_transitions: first transitions of each clip that only give the decoder history:
-            no loss and no assignment (search), so the ball's velocity is known before a code is chosen.
         search_warmup_steps: first training steps in which the decoder learns to predict with the
             zero action only (search): what history explains is learned before codes compete.
         action_inference: how a real transition's latent action is read (search): ``"encoder"``,
@@ -96,6 +95,11 @@ class LatentActionModel(GenieModule):
             head passes per transition, no encoder error). It also decides which actions the
             co-trained dynamics model learns from.
     """
+
+    # options that older versions had, with the only value they were ever used with: a checkpoint that
+    # carries one of them at that value still loads (models/checkpoints.py drops it)
+    removed_options = {"change_threshold": CHANGE_THRESHOLD, "warmup_noise": WARMUP_NOISE, "pooling": "max",
+                       "restart_noise": RESTART_NOISE, "context_transitions": 0}
 
     def __init__(
         self,
@@ -109,16 +113,11 @@ class LatentActionModel(GenieModule):
         tokenizer_ckpt: str | None = None,
         token_dim: int = 32,
         change_weight: float = 10.0,
-        change_threshold: float = 0.02,
         warmup_steps: int = 300,
-        warmup_noise: float = 0.2,
-        pooling: Literal["max", "mean", "attention"] = "max",
         assignment: Literal["search", "nearest"] = "search",
         search_temperature: float = 0.1,
         head_hidden: int = 256,
-        restart_noise: float = 0.05,
         null_action_weight: float = 0.0,
-        context_transitions: int = 0,
         search_warmup_steps: int = 0,
         action_inference: Literal["encoder", "search"] = "encoder",
         optimizer: OptimizerCallable = default_optimizer,
@@ -130,11 +129,9 @@ class LatentActionModel(GenieModule):
         self.image_size, self.patch_size, self.channels = as_hw(image_size), patch_size, channels
         self.grid = grid_size(*self.image_size, patch_size)
         self.input_type, self.token_dim = input_type, token_dim
-        self.change_weight, self.change_threshold = change_weight, change_threshold
-        self.warmup_steps, self.warmup_noise = warmup_steps, warmup_noise
-        self.pooling, self.assignment, self.search_temperature = pooling, assignment, search_temperature
-        self.restart_noise, self.null_action_weight = restart_noise, null_action_weight
-        self.context_transitions, self.search_warmup_steps = context_transitions, search_warmup_steps
+        self.change_weight, self.warmup_steps = change_weight, warmup_steps
+        self.assignment, self.search_temperature = assignment, search_temperature
+        self.null_action_weight, self.search_warmup_steps = null_action_weight, search_warmup_steps
         if action_inference not in ("encoder", "search") or (action_inference == "search" and assignment != "search"):
             raise ValueError(f"action_inference must be 'encoder' or 'search' (the latter with assignment='search'), "
                              f"got {action_inference!r} with assignment={assignment!r}")
@@ -153,7 +150,6 @@ class LatentActionModel(GenieModule):
             raise ValueError(f"input_type must be 'pixels' or 'tokens', got {input_type!r}")
         self.encoder_embed = nn.Linear(2 * frame_dim, encoder.dim)
         self.encoder_pos = nn.Parameter(torch.randn(num_patches, encoder.dim) * 0.02)
-        self.pool = nn.Linear(encoder.dim, 1) if pooling == "attention" else None
         self.to_latent = nn.Linear(encoder.dim, self.quantizer.dim)
         self.decoder_embed = nn.Linear(frame_dim, decoder.dim)
         self.decoder_pos = nn.Parameter(torch.randn(num_patches, decoder.dim) * 0.02)
@@ -203,12 +199,7 @@ class LatentActionModel(GenieModule):
         x = self._frames(video) if frames is None else frames
         diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
         h = self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos, window=window)[:, 1:]
-        if self.pooling == "max":  # a small moving sprite lights up a few tokens: keep the strongest
-            pooled = h.amax(dim=2)
-        elif self.pooling == "mean":
-            pooled = h.mean(dim=2)
-        else:
-            pooled = (self.pool(h).softmax(dim=2) * h).sum(dim=2)  # attention pooling
+        pooled = h.amax(dim=2)  # a small moving sprite lights up a few tokens: keep the strongest
         return self.to_latent(pooled)
 
     def infer_actions(self, video: Tensor, window: int | None = None) -> Tensor:
@@ -259,7 +250,7 @@ class LatentActionModel(GenieModule):
         codes = out.quantized
         if self.training and self.in_warmup():
             codes = self.quantizer.relax(latents)
-            codes = codes + self.warmup_noise * torch.randn_like(codes)
+            codes = codes + WARMUP_NOISE * torch.randn_like(codes)
             self._collect_for_codebook(latents.detach())
         prediction = self.predict_next(video[:, :-1], codes, frames[:, :-1])
         target, previous = video[:, 1:], video[:, :-1]
@@ -273,7 +264,7 @@ class LatentActionModel(GenieModule):
         return LAMOutput(weighted + quantizer_loss, recon_loss, prediction, out.indices, out.usage, out.perplexity)
 
     def _change_weight(self, previous: Tensor, target: Tensor) -> Tensor:
-        changed = (target - previous).abs().amax(dim=2, keepdim=True) > self.change_threshold
+        changed = (target - previous).abs().amax(dim=2, keepdim=True) > CHANGE_THRESHOLD
         return 1.0 + self.change_weight * changed.float()
 
     def _compute_search(self, video: Tensor, frames: Tensor, latents: Tensor) -> LAMOutput:
@@ -304,16 +295,13 @@ class LatentActionModel(GenieModule):
         # training follows the assignment; evaluation reports the inferred actions (the encoder's by default)
         prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])
         error = (prediction - target).pow(2)
-        # the first transitions of a clip only give the decoder history (``context_transitions``)
-        k = min(self.context_transitions, t - 1)
-        w = weight[:, k:]
-        weighted = (w * error[:, k:]).mean() / w.mean()
+        weighted = (weight * error).mean() / weight.mean()
         if self.null_action_weight > 0:  # the trunk alone explains what needs no action
             null = self.decode_head(trunk, previous, torch.zeros_like(codes[winner]))
-            weighted = weighted + self.null_action_weight * (w * (null - target)[:, k:].pow(2)).mean() / w.mean()
-        encoder_loss = F.cross_entropy(logits[:, k:].reshape(-1, codes.shape[0]), winner[:, k:].reshape(-1))
+            weighted = weighted + self.null_action_weight * (weight * (null - target).pow(2)).mean() / weight.mean()
+        encoder_loss = F.cross_entropy(logits.reshape(-1, codes.shape[0]), winner.reshape(-1))
         if self.training:
-            self.quantizer.track_usage(winner[:, k:], codes[winner[:, k:].reshape(-1)].detach(), noise=self.restart_noise)
+            self.quantizer.track_usage(winner, codes[winner.reshape(-1)].detach(), noise=RESTART_NOISE)
             self.steps_trained += 1
         _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
         return LAMOutput(weighted + encoder_loss, error.mean(), prediction, chosen, usage, perplexity)
