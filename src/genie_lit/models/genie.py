@@ -84,8 +84,10 @@ class GenieCoTraining(GenieModule):
 
     def compute(self, video: Tensor) -> dict[str, Any]:
         tokenizer = self._require_tokenizer()
-        with torch.no_grad():
-            tokens = tokenizer.encode(video)
+        # the frozen tokenizer always encodes in float32: under bf16 autocast its nearest-code lookup
+        # changes most tokens, and the dynamics would learn codes that play (float32) never shows it
+        with torch.no_grad(), torch.autocast(video.device.type, enabled=False):
+            tokens = tokenizer.encode(video.float())
         lam_out = self.lam.compute(video)
         dyn_out = self.dynamics.compute(tokens, lam_out.actions.detach())
         loss = self.lam_weight * lam_out.loss + self.dynamics_weight * dyn_out.loss
