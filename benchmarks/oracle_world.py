@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="runs/oracle_world")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--wait-for", nargs="*", help="files to wait for before scoring (e.g. the quickstarts' "
+                        "eval/eval.json), so the oracle trains while the LAM worlds still train")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models (pass tiny --data/--tokenizer/"
                         "--world, e.g. those of world_levers.py --quick)")
     args = parser.parse_args(argv)
@@ -138,11 +141,13 @@ def main(argv: list[str] | None = None) -> dict:
     manifest = json.loads((Path(args.data) / "manifest.json").read_text())
     num_actions = max(len(g.get("action_names", [])) for g in manifest["games"].values())
     for k, seed in enumerate(args.seeds):
+        oracle_ckpt = train_oracle(args, seed, Path(args.work) / f"seed{seed}", num_actions)
+        while args.wait_for and not all(Path(p).exists() for p in args.wait_for):  # the LAM worlds still train
+            time.sleep(30)
         lam_world = Genie.from_checkpoint(args.world[k % len(args.world)])
         clip_length = int(lam_world.dynamics.context_frames) or 8
         held = load_held_out(args.data, "test", lam_world.image_size, None)
         clips = sample_clips(held.episodes, clip_length, args.clips)
-        oracle_ckpt = train_oracle(args, seed, Path(args.work) / f"seed{seed}", num_actions)
         dynamics = load_module(str(oracle_ckpt), DynamicsModel, "oracle dynamics").eval()
         oracle_world = Genie(lam_world.tokenizer, lam_world.lam, dynamics, context_length=lam_world.context_length,
                              maskgit_steps=lam_world.maskgit_steps, temperature=lam_world.temperature)
