@@ -61,6 +61,7 @@ def train_oracle(args: argparse.Namespace, seed: int, root: Path, num_actions: i
            "--data.data_dir", args.data, "--data.tokenizer_ckpt", args.tokenizer, "--data.actions", "recorded",
            "--data.batch_size", "8", "--data.cache_dir", str(root.parent / "token_cache"),
            "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(args.steps),
+           "--trainer.precision", args.precision,
            "--trainer.val_check_interval", str(args.steps), "--trainer.enable_progress_bar", "false",
            "--trainer.callbacks+=" + json.dumps({"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                                                   "init_args": {"save_last": True, "every_n_train_steps": 50}}),
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--clips", type=int, default=32, help="held-out test clips (32, as the quickstart)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", default="bf16-mixed", help="as the quickstart's world stage (bf16-mixed)")
     parser.add_argument("--work", default="runs/oracle_world")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--wait-for", nargs="*", help="files to wait for before scoring (e.g. the quickstarts' "
