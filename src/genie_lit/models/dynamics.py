@@ -10,16 +10,16 @@ frames ``2..T`` and scores cross-entropy on the masked tokens only.
 At play time the model runs on one new frame at a time against an exact temporal KV cache of the
 committed frames (:meth:`DynamicsModel.frame_logits`).
 
-Two options depart from the paper (both off by default, on in the shipped configs, measured in
-``benchmarks/world_levers.py``):
+Two options depart from the paper, both off by default:
 
 - ``copy_prior``: most of a game frame does not change, so the logit of the token that the
   previous frame had at the same position gets a learned, per-token bonus (a gate read off the
   transformer's features, initialised to ``copy_init``). The model starts as "copy the last
   frame" and learns where things move, instead of first learning to reproduce the static scene.
+  On in the shipped configs (its effect: ``benchmarks/results/world_levers.json``).
 - ``change_weight``: the cross-entropy of masked tokens that differ from the previous frame's
   token at the same position is weighted ``1 + change_weight`` (the tokens that carry motion,
-  and so the action, are a few percent of a frame).
+  and so the action, are a few percent of a frame). Not measured yet; off in the shipped configs.
 """
 
 from __future__ import annotations
