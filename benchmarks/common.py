@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -150,6 +151,17 @@ def finish(record: dict, out: Path) -> None:
 
 def _rounded(values: list[float]) -> list[float]:
     return [round(v, 2) for v in values]
+
+
+def run_genie_lit(args: list[str], threads: int, log: Path) -> None:
+    """``python -m genie_lit ARGS`` in a subprocess with ``threads`` CPU threads, output appended
+    to ``log``; a failure raises, naming the log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with log.open("a") as out:
+        done = subprocess.run([sys.executable, "-m", "genie_lit", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+    if done.returncode:
+        raise RuntimeError(f"genie-lit {args[0]} failed (exit {done.returncode}); see {log}")
 
 
 def command(script: str, argv: list[str] | None) -> str:

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -35,7 +32,7 @@ import numpy as np
 import torch
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, read_config, shrink
+from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, read_config, run_genie_lit, shrink
 
 RESULTS = RESULTS_DIR / "oracle_world.json"
 
@@ -67,12 +64,7 @@ def train_oracle(args: argparse.Namespace, seed: int, root: Path, num_actions: i
            "--seed_everything", str(seed)]
     if ckpt.exists():
         fit += ["--ckpt_path", "last"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "log.txt").open("a") as log:
-        done = subprocess.run([sys.executable, "-m", "genie_lit", *fit], stdout=log, stderr=subprocess.STDOUT, env=env)
-    if done.returncode:
-        raise RuntimeError(f"oracle training failed; see {root / 'log.txt'}")
+    run_genie_lit(fit, args.threads, root / "log.txt")
     (root / "done").touch()
     return ckpt
 

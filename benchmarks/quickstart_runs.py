@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from common import RESULTS_DIR, command, finish, machine, print_table
+from common import RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
 
 DEFAULT_GAMES = "boxing,pong,breakout"
 FIGURES = ("tokenizer_psnr", "next_frame_psnr_inferred", "next_frame_psnr_copy", "next_frame_gain",
@@ -60,13 +57,7 @@ def run_one(seed: int, scale: float, args: argparse.Namespace) -> dict:
             while not tokenizer_done(source):
                 time.sleep(30)
             reuse_tokenizer(source, out)
-        out.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-        with (out / "log.txt").open("a") as log:
-            done = subprocess.run([sys.executable, "-m", "genie_lit", *cmd], stdout=log, stderr=subprocess.STDOUT,
-                                  env=env)
-        if done.returncode:
-            raise RuntimeError(f"quickstart failed (exit {done.returncode}); see {out / 'log.txt'}")
+        run_genie_lit(cmd, args.threads, out / "log.txt")
     return collect(out, seed, scale)
 
 

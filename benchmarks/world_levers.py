@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import CONFIGS, REPO, RESULTS_DIR, command, finish, machine, print_table
+from common import CONFIGS, REPO, RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
 
 RESULTS = RESULTS_DIR / "world_levers.json"
 WORK = "runs/world_levers"
@@ -57,15 +54,6 @@ def world_configs(quick: bool) -> list[str]:
     return [str(c) for c in configs]
 
 
-def genie_lit(args: list[str], threads: int, log: Path) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    with log.open("a") as out:
-        done = subprocess.run([sys.executable, "-m", "genie_lit", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
-    if done.returncode:
-        raise RuntimeError(f"genie-lit {args[0]} failed (exit {done.returncode}); see {log}")
-
-
 def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
     root = Path(args.work) / variant / f"seed{seed}"
     eval_json = root / "eval" / "eval.json"
@@ -78,8 +66,8 @@ def run_one(variant: str, seed: int, args: argparse.Namespace) -> dict:
                "--model.tokenizer_ckpt", args.tokenizer, *VARIANTS[variant]]
         if (root / "checkpoints" / "last.ckpt").exists():
             fit += ["--ckpt_path", "last"]
-        genie_lit(fit, args.threads, root / "log.txt")
-        genie_lit(["evaluate", "--ckpt", str(root / "checkpoints" / "last.ckpt"), "--data", args.data,
+        run_genie_lit(fit, args.threads, root / "log.txt")
+        run_genie_lit(["evaluate", "--ckpt", str(root / "checkpoints" / "last.ckpt"), "--data", args.data,
                    "--out", str(root / "eval"), "--max-clips", str(args.eval_clips), "--no-fvd", "--seed", str(seed),
                    "--threads", str(args.threads)], args.threads, root / "log.txt")
     return {"variant": variant, "seed": seed, **figures(json.loads(eval_json.read_text()))}
@@ -163,12 +151,12 @@ def quick_inputs(args: argparse.Namespace) -> None:
     tokenizer = work / "tokenizer" / "checkpoints" / "last.ckpt"
     args.tokenizer = str(tokenizer)
     if not (work / "data" / "manifest.json").exists():
-        genie_lit(["record", "atari", "--games", "pong", "--episodes", "3", "--steps", "40", "--test-episodes", "1",
+        run_genie_lit(["record", "atari", "--games", "pong", "--episodes", "3", "--steps", "40", "--test-episodes", "1",
                    "--out", args.data, "--quiet"], 1, work / "log.txt")
     if not tokenizer.exists():
         configs = [CONFIGS / "tokenizer" / "st_vivit.yaml", CONFIGS / "trainer" / "cpu.yaml",
                    CONFIGS / "quickstart" / "atari_data.yaml", REPO / "tests" / "configs" / "tiny_tokenizer.yaml"]
-        genie_lit(["fit", *sum((["--config", str(c)] for c in configs), []), "--data.data_dir", args.data,
+        run_genie_lit(["fit", *sum((["--config", str(c)] for c in configs), []), "--data.data_dir", args.data,
                    "--trainer.default_root_dir", str(work / "tokenizer"), "--trainer.max_steps", "3"], 1,
                   work / "log.txt")
 

@@ -97,3 +97,19 @@ def test_committed_lam_assignment_results_back_the_claim_that_search_beats_neare
     assert runs["oracle"]["nmi"] > runs["search"]["nmi"]
     assert runs["search"]["seconds_per_step"] > 0 and runs["search"]["steps"] > 0
 
+
+
+@pytest.mark.slow
+def test_world_levers_trains_and_scores_each_variant_through_the_cli(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    record = _run("world_levers", tmp_path, monkeypatch, "--work", str(tmp_path / "runs"))
+    assert [r["variant"] for r in record["results"]] == ["paper", "copy_prior"]
+    for name, variant in record["variants"].items():
+        assert variant["seeds"] == [0]
+        assert variant["next_frame_gain"]["mean"] == pytest.approx(
+            variant["next_frame_psnr"]["mean"] - variant["copy_psnr"]["mean"])
+    # each variant really trained with its overrides: the copy prior exists in one checkpoint only
+    import torch
+    keys = {v: torch.load(tmp_path / "runs" / "quick" / v / "seed0" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+            for v in ("paper", "copy_prior")}
+    assert any("copy_gate" in k for k in keys["copy_prior"]) and not any("copy_gate" in k for k in keys["paper"])
