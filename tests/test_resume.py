@@ -19,16 +19,17 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import CONFIGS, TINY
-from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, ResumeCurves, read_rows_before
+from genie_lit.callbacks.resume import ResumeCurves
+from genie_lit.loggers import ResumableCSVLogger, ResumableTensorBoardLogger, read_rows_before
 
 INTERVAL = 3  # checkpoint every 3 training steps, validation every 3 batches (9 batches per epoch)
 FINAL_STEPS = 12
 CONFIG = """
 trainer:
   logger:
-    - class_path: genie_lit.callbacks.resume.ResumableTensorBoardLogger
+    - class_path: genie_lit.loggers.ResumableTensorBoardLogger
       init_args: {{save_dir: {root}, name: "", version: "", default_hp_metric: false}}
-    - class_path: genie_lit.callbacks.resume.ResumableCSVLogger
+    - class_path: genie_lit.loggers.ResumableCSVLogger
       init_args: {{save_dir: {root}, name: "", version: ""}}
   callbacks:
     - class_path: lightning.pytorch.callbacks.ModelCheckpoint

@@ -17,7 +17,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
 
-from genie_lit.callbacks.resume import ResumableCSVLogger, ResumableTensorBoardLogger, ResumeCurves
+from genie_lit.callbacks.resume import ResumeCurves
+from genie_lit.loggers import ResumableCSVLogger, ResumableTensorBoardLogger
 from genie_lit.models.checkpoints import CheckpointError
 
 # checkpoint arguments (model.init_args.X / data.init_args.X) -> the module class they must hold

@@ -1,6 +1,6 @@
 """Lightning callbacks only: Genie's FVD and ΔtPSNR from world rollouts, the tokenizer's
-reconstruction FVD, rollout videos (Bruce et al., 2024, §3), and :class:`ResumeCurves` (with its
-resumable loggers) that keeps the curves continuous when a killed run resumes. The rollouts
+reconstruction FVD, rollout videos (Bruce et al., 2024, §3), and :class:`ResumeCurves`, which keeps the
+curves of :mod:`genie_lit.loggers`' resumable loggers continuous when a killed run resumes. The rollouts
 themselves are :mod:`genie_lit.models.world`'s; ``genie-lit curves`` (:mod:`genie_lit.curves`)
 plots the logged values."""
 
