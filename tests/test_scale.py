@@ -273,3 +273,33 @@ def test_gpu_trainer_configs_append_the_levers_to_the_component_callbacks(video_
     assert any(isinstance(c, ModelCheckpoint) for c in callbacks)
     levers = [c for c in callbacks if isinstance(c, Acceleration)]
     assert [(c.activation_checkpointing, c.compile) for c in levers] == [(True, False), (False, True)]
+
+
+# ------------------------------------------------------------------------------ gpu check
+def test_gpu_check_dry_run_runs_every_stage_on_the_cpu_and_writes_one_json(tmp_path):
+    """``benchmarks/gpu_check.sh --dry-run``: training steps/s per component in 32-bit and bf16,
+    play frames/s with and without the cache, a 1-device FSDP run and the 2-device DDP and FSDP
+    runs (2 gloo processes here), all in one JSON."""
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh"), "--dry-run", "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(out.read_text())
+    stages = record["stages"]
+    assert list(stages) == ["train", "play", "fsdp", "multi"] and record["setup"]["dry_run"]
+    train = stages["train"]["result"]
+    assert {(r["component"], r["precision"]) for r in train} == {
+        (c, p) for c in ("tokenizer", "lam", "dynamics") for p in ("32", "bf16")}
+    assert all(r["steps_per_s"] > 0 and r["loss"] == r["loss"] for r in train)
+    play = stages["play"]["result"]["results"]
+    assert play and all(r["world"] == "coinrun" and r["fps_cache"] > 0 and r["fps_no_cache"] > 0 for r in play)
+    fsdp = stages["fsdp"]["result"]
+    assert fsdp["strategy"] == "fsdp" and fsdp["steps"] == record["setup"]["fit_steps"] and fsdp["loss"] == fsdp["loss"]
+    runs = stages["multi"]["result"]["runs"]
+    assert [(r["strategy"], r["devices"], r["steps"]) for r in runs] == [
+        ("ddp", 2, record["setup"]["fit_steps"]), ("fsdp", 2, record["setup"]["fit_steps"])]
+    # the same data, seed and steps: sharded and replicated training agree
+    assert runs[0]["loss"] == pytest.approx(runs[1]["loss"], rel=1e-4)
+    print(f"dry run: {time.perf_counter() - start:.1f} s")
