@@ -66,6 +66,15 @@ def test_each_preset_builds_on_the_meta_device_within_10_percent_of_its_name(pat
     assert abs(_count(module) - nominal) <= 0.1 * nominal, f"{path.stem}: {_count(module):,} parameters"
 
 
+def test_the_committed_presets_table_is_of_the_presets_as_they_are():
+    """README's presets table comes from benchmarks/results/scale_presets.json: same presets, same counts."""
+    record = json.loads((BENCHMARKS / "results" / "scale_presets.json").read_text())
+    committed = {r["preset"]: r["parameters"] for r in record["results"]}
+    assert list(committed) == [p.stem for p in PRESETS]
+    for path in PRESETS:
+        assert committed[path.stem] == _count(presets.build_on_meta(path)), path.stem
+
+
 def _section(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["init_args"]
 
@@ -117,6 +126,15 @@ def test_a_preset_replaces_the_model_of_a_run_config_and_keeps_its_optimiser(vid
     assert model.patch_size == 4 and model.encoder.dim == 512 and model.grid == (16, 16)
     assert model._optimizer_fn.keywords["lr"] == 0.001  # st_vivit.yaml's, not the default 3e-4
     assert model._scheduler_fn is not None
+    with torch.device("meta"):  # the world: the paper's LAM and 10B dynamics in cotrain.yaml
+        world = GenieCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
+                         subclass_mode_data=True, auto_configure_optimizers=False, run=False,
+                         args=["--config", str(CONFIGS / "genie" / "cotrain.yaml"),
+                               "--model.lam", str(SCALE / "paper_lam_300m.yaml"),
+                               "--model.dynamics", str(SCALE / "paper_dynamics_10b.yaml"),
+                               "--data.data_dir", str(video_dir), "--data.resolution", "[96,160]"])
+    assert world.model.lam.image_size == world.datamodule.resolution == (96, 160)
+    assert world.model.dynamics.grid == (24, 40) and _count(world.model.dynamics) > 9e9
 
 
 # ------------------------------------------------------------------------------- levers
@@ -276,10 +294,12 @@ def test_gpu_trainer_configs_append_the_levers_to_the_component_callbacks(video_
 
 
 # ------------------------------------------------------------------------------ gpu check
+@pytest.mark.slow
 def test_gpu_check_dry_run_runs_every_stage_on_the_cpu_and_writes_one_json(tmp_path):
     """``benchmarks/gpu_check.sh --dry-run``: training steps/s per component in 32-bit and bf16,
     play frames/s with and without the cache, a 1-device FSDP run and the 2-device DDP and FSDP
-    runs (2 gloo processes here), all in one JSON."""
+    runs (2 gloo processes here), all in one JSON. ~30 s on 2 busy cores, most of it the 2 processes'
+    start-up (hence slow)."""
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
