@@ -93,41 +93,46 @@ def max_rss_mb() -> float:
 
 
 # -------------------------------------------------------------------------------- stages
+def time_training(model: torch.nn.Module, compute, precision: str, args: argparse.Namespace,
+                  device: torch.device) -> tuple[float, float]:
+    """(steps/s, last loss) of ``args.steps`` AdamW steps after ``args.warmup`` untimed ones."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def step() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = compute()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for _ in range(args.warmup):
+        step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step()
+    synchronize(device)
+    return args.steps / (time.perf_counter() - start), float(loss)
+
+
 def stage_train(args: argparse.Namespace, device: torch.device) -> list[dict]:
     results = []
     for component in PRESETS:
         model = build(component, args.dry_run).to(device).train()
         compute = loss_fn(component, model, args.batch, args.frames, device)
         for precision in ("32", "bf16"):  # the same model: speed does not depend on the weights
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-            autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-            def step():
-                optimizer.zero_grad(set_to_none=True)
-                with autocast:
-                    loss = compute()
-                loss.backward()
-                optimizer.step()
-                return loss
-
             reset_peak(device)
-            for _ in range(args.warmup):
-                step()
-            synchronize(device)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                loss = step()
-            synchronize(device)
-            seconds = time.perf_counter() - start
+            steps_per_s, loss = time_training(model, compute, precision, args, device)
             results.append({"component": component, "precision": precision, "steps": args.steps,
-                            "batch": args.batch, "frames": args.frames, "steps_per_s": args.steps / seconds,
-                            "loss": float(loss), "peak_memory_mb": peak_mb(device),
+                            "batch": args.batch, "frames": args.frames, "steps_per_s": steps_per_s,
+                            "loss": loss, "peak_memory_mb": peak_mb(device),
                             "parameters": sum(p.numel() for p in model.parameters())})
-            del optimizer
-        del model
     by = {(r["component"], r["precision"]): r for r in results}
     for component in PRESETS:
-        by[(component, "bf16")]["speedup_vs_32"] = by[(component, "bf16")]["steps_per_s"] / by[(component, "32")]["steps_per_s"]
+        bf16, fp32 = by[(component, "bf16")], by[(component, "32")]
+        bf16["speedup_vs_32"] = bf16["steps_per_s"] / fp32["steps_per_s"]
     return results
 
 
@@ -264,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=None, help="frames per clip (16; dry run 3)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per training case (20; dry run 2)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps per training case (3; dry run 1)")
-    parser.add_argument("--fit-steps", type=int, default=None, help="Lightning steps of the FSDP / 2-GPU runs (20; dry run 4)")
+    parser.add_argument("--fit-steps", type=int, default=None, 
+                        help="Lightning steps of the FSDP / 2-GPU runs (20; dry run 4)")
     parser.add_argument("--multi-timeout", type=int, default=150, help="seconds for the 2-GPU stage")
     parser.add_argument("--out", type=Path, default=None, help=f"default {RESULTS} (dry run: gpu_check_dry_run.json)")
     parser.add_argument("--child-multi", help=argparse.SUPPRESS)

@@ -138,10 +138,11 @@ def main(argv: list[str] | None = None) -> dict:
         module = build_on_meta(path)
         result = {"preset": path.stem, "nominal": nominal_size(path), **estimate(module, args.frames)}
         record["results"].append(result)
+        ckpt = ", ckpt" if result["activation_checkpointing"] else ""
+        needed = f"{result['gpus_needed']} ({result['strategy']}{ckpt})"
         rows.append([path.stem, f"{result['parameters'] / 1e6:,.1f}M", f"{result['ddp_gb']:.1f}",
                      f"{result['ddp_checkpointed_gb']:.1f}", f"{result['fsdp_8_gb']:.1f}",
-                     f"{result['fsdp_8_checkpointed_gb']:.1f}",
-                     f"{result['gpus_needed']} ({result['strategy']}{', ckpt' if result['activation_checkpointing'] else ''})"])
+                     f"{result['fsdp_8_checkpointed_gb']:.1f}", needed])
     print_table(["preset", "parameters", "DDP GB", "DDP+ckpt GB", "FSDP/8 GB", "FSDP/8+ckpt GB", "80 GB GPUs"], rows)
     finish(record, args.out)
     return record

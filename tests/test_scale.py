@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import CONFIGS, QUIET
+from conftest import CONFIGS
 
 REPO = CONFIGS.parent
 BENCHMARKS = REPO / "benchmarks"
@@ -284,7 +284,8 @@ def test_gpu_trainer_configs_append_the_levers_to_the_component_callbacks(video_
     trainer = [str(CONFIGS / "trainer" / f"{name}.yaml") for name in ("gpu", "checkpointing", "compile")]
     cli = GenieCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
                    auto_configure_optimizers=False, run=False,
-                   args=["--config", str(CONFIGS / "tokenizer" / "st_vivit.yaml"), *sum((["--config", t] for t in trainer), []),
+                   args=["--config", str(CONFIGS / "tokenizer" / "st_vivit.yaml"),
+                         *sum((["--config", t] for t in trainer), []),
                          "--trainer.accelerator", "cpu", "--data.data_dir", str(video_dir)])
     assert cli.trainer.precision == "bf16-mixed"
     callbacks = cli.trainer.callbacks
