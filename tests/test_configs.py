@@ -10,7 +10,8 @@ from genie_lit.training import GenieCLI
 
 import lightning as L
 
-ALL_CONFIGS = sorted(CONFIGS.glob("*/*.yaml"))
+SCALE_PRESETS = sorted(CONFIGS.glob("scale/*.yaml"))  # model sections of other sizes: tests/test_scale.py
+ALL_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p not in SCALE_PRESETS)
 
 
 def overlay_base(path):
@@ -45,7 +46,9 @@ def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_exist
     assert _names(OVERLAY_CONFIGS) == ["lam/tokens", "quickstart/tokenizer", "quickstart/world", "tokenizer/c_vivit",
                                        "tokenizer/vit"]
     assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
-    assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/cpu", "trainer/ddp", "trainer/fsdp"]
+    assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/checkpointing", "trainer/compile",
+                                       "trainer/cpu", "trainer/ddp", "trainer/fsdp", "trainer/gpu"]
+    assert SCALE_PRESETS and all(p.read_text().count("\nclass_path: genie_lit.models.") == 1 for p in SCALE_PRESETS)
     for overlay in OVERLAY_CONFIGS:
         assert overlay_base(overlay) in COMPONENT_CONFIGS, overlay
 

@@ -1,11 +1,14 @@
 """Pure-torch building blocks (no Lightning): patches, attention, backbones, quantisers."""
 
+from genie_lit.nn.acceleration import (BLOCK_TYPES, block_wrap_policy, compile_blocks,
+                                        set_activation_checkpointing)
 from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention, TemporalAttention, time_mask
 from genie_lit.nn.patches import grid_size, patchify, unpatchify
 from genie_lit.nn.quantizer import FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, histogram_stats
 from genie_lit.nn.transformer import SpacetimeTransformer, SpatialTransformer, STTransformer, VideoBackbone
 
 __all__ = [
+    "BLOCK_TYPES",
     "FiniteScalarQuantizer",
     "KVCache",
     "QuantizerOutput",
@@ -17,8 +20,11 @@ __all__ = [
     "TemporalAttention",
     "VectorQuantizer",
     "VideoBackbone",
+    "block_wrap_policy",
+    "compile_blocks",
     "grid_size",
     "patchify",
+    "set_activation_checkpointing",
     "time_mask",
     "unpatchify",
 ]

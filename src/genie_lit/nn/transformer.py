@@ -11,12 +11,18 @@ All three share one constructor signature, so a YAML file swaps them by ``class_
 one call signature: ``forward(x, positions=None, cache=None, commit=False, window=None)``.
 ``cache`` (from :meth:`VideoBackbone.new_cache`) makes generation incremental: pass only the new
 frame(s) with their frame ``positions``; ``commit=True`` stores their keys/values for later frames.
+
+``activation_checkpointing=True`` keeps only each block's input during training and recomputes the
+block in the backward pass (less memory, about one more forward pass of compute); it is skipped at
+play time (with a cache or without gradients). :mod:`genie_lit.nn.acceleration` switches it, and
+``torch.compile``, on every backbone of a model at once.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention, TemporalAttention
 
@@ -84,9 +90,11 @@ class VideoBackbone(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         qkv_bias: bool = True,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.dim, self.depth = dim, depth
+        self.activation_checkpointing = activation_checkpointing
         self.blocks = nn.ModuleList(
             self.block_type(dim, num_heads, mlp_ratio, dropout, qkv_bias) for _ in range(depth)
         )
@@ -108,8 +116,12 @@ class VideoBackbone(nn.Module):
         """``x``: ``b t n d`` -> ``b t n d``. ``positions``: frame index of each of the t frames."""
         if positions is None:
             positions = torch.arange(x.shape[1], device=x.device)
+        recompute = self.activation_checkpointing and cache is None and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x = block(x, positions, None if cache is None else cache[i], commit, window)
+            if recompute:
+                x = checkpoint(block, x, positions, None, commit, window, use_reentrant=False)
+            else:
+                x = block(x, positions, None if cache is None else cache[i], commit, window)
         return self.norm(x)
 
 
