@@ -63,7 +63,7 @@ def folder(tmp_path_factory) -> Path:
 def shards(folder, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "shards"
     assert main(["prepare", "--data", str(folder), "--out", str(out), "--clip-length", str(CLIP), "--resolution",
-                 str(SIZE), "--chunk-bytes", "4kB", "--quiet"]) == 0
+                 str(SIZE), "--chunk-bytes", "8kB", "--quiet"]) == 0
     return out
 
 

@@ -64,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError("nothing to do: pass --out SHARDS to write shards and/or --auto-labels CSV to write labels")
     if (args.min_score is None) != (args.quality_ckpt is None):
         raise CommandError("--quality-ckpt and --min-score go together: the classifier scores, the threshold filters")
+    if not args.data.is_dir():
+        raise CommandError(f"--data {args.data} is not a folder; pass a folder of video files")
     if len(args.resolution) not in (1, 2):
         raise CommandError(f"--resolution takes N or HEIGHT WIDTH, got {len(args.resolution)} numbers")
     size = (args.resolution[0],) * 2 if len(args.resolution) == 1 else tuple(args.resolution)

@@ -42,7 +42,7 @@ class QualityClassifier(GenieModule):
                  patch_size: int = 8, optimizer: OptimizerCallable = default_optimizer,
                  scheduler: LRSchedulerCallable | None = None) -> None:
         super().__init__(optimizer, scheduler)
-        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.backbone = backbone if backbone is not None else small_backbone()
         self.image_size, self.patch_size = as_hw(image_size), patch_size
         grid = grid_size(*self.image_size, patch_size)
