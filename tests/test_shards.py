@@ -130,3 +130,35 @@ def test_two_ddp_processes_see_disjoint_clips_whose_union_is_the_epoch(shards, t
     assert len(ranks[0]) == len(ranks[1]) == TRAIN_CLIPS // 2
     assert not set(ranks[0]) & set(ranks[1])
     assert sorted(ranks[0] + ranks[1]) == list(range(TRAIN_CLIPS))
+
+
+def test_token_shards_serve_the_tokenizers_codes_and_train_the_dynamics(video_dir, tokenizer_ckpt, tmp_path):
+    """`prepare --tokenizer-ckpt` stores each clip's codes; StreamingTokenDataModule serves them with the
+    recorded actions, and the dynamics config fits over them."""
+    from genie_lit.data import StreamingTokenDataModule
+    from genie_lit.models.checkpoints import load_module
+    from genie_lit.models.tokenizer import VideoTokenizer
+
+    out = tmp_path / "tokens"
+    assert main(["prepare", "--data", str(video_dir), "--out", str(out), "--clip-length", str(CLIP),
+                 "--tokenizer-ckpt", str(tokenizer_ckpt), "--device", "cpu", "--quiet"]) == 0
+    tokenizer = load_module(tokenizer_ckpt, VideoTokenizer)
+    videos = StreamingVideoDataModule(str(out), batch_size=3, shuffle=False).train_dataloader()
+    tokens = StreamingTokenDataModule(str(out), actions="recorded", batch_size=3, shuffle=False).train_dataloader()
+    video_batch, token_batch = next(iter(videos)), next(iter(tokens))
+    assert set(token_batch) == {"tokens", "actions", "game", "index"}
+    expected = tokenizer.quantize(video_batch["video"]).indices.reshape(3, CLIP, *tokenizer.grid)
+    assert torch.equal(token_batch["tokens"], expected)
+    assert torch.equal(token_batch["actions"], video_batch["actions"])
+    with pytest.raises(ValueError, match="--lam-ckpt"):
+        StreamingTokenDataModule(str(out), actions="lam")
+    from conftest import CONFIGS
+
+    main(["fit", "--config", str(CONFIGS / "dynamics" / "maskgit.yaml"), "--data", "genie_lit.data.StreamingTokenDataModule",
+          "--data.shards_dir", str(out), "--data.actions", "recorded", "--data.batch_size", "2",
+          "--model.vocab_size", str(tokenizer.codebook_size), "--model.grid", json.dumps(list(tokenizer.grid)),
+          "--model.num_actions", "5", "--model.backbone.init_args.dim", "32", "--model.backbone.init_args.depth", "1",
+          "--model.backbone.init_args.num_heads", "2",
+          "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "2",
+          "--trainer.default_root_dir", str(tmp_path / "dynamics"), "--trainer.logger", "false", *QUIET])
+    assert (tmp_path / "dynamics" / "checkpoints" / "last.ckpt").exists()

@@ -75,10 +75,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from genie_lit.data.shards import prepare_shards
 
-    score, extras = model_functions(args)
+    score, extras, extras_meta = model_functions(args)
     report = prepare_shards(args.data, args.out, args.clip_length, size, args.fps, args.clip_stride,
                             args.val_fraction, args.test_fraction, args.seed, args.crf, args.chunk_bytes,
-                            score=score, min_score=args.min_score, extras=extras, overwrite=args.overwrite)
+                            score=score, min_score=args.min_score, extras=extras, extras_meta=extras_meta,
+                            overwrite=args.overwrite)
     print(report.summary())
     print(f"shards in {args.out}; train on them with --data genie_lit.data.StreamingVideoDataModule "
           f"--data.shards_dir {args.out}")
@@ -113,9 +114,10 @@ def write_auto_labels(args: argparse.Namespace, size: tuple[int, int]) -> None:
 
 
 def model_functions(args: argparse.Namespace):
-    """The quality score and the stored extras (tokens, latent actions) as functions of ``t h w 3`` uint8 frames."""
+    """The quality score and the stored extras (tokens, latent actions) as functions of ``t h w 3`` uint8
+    frames, and what the shards' metadata records of them."""
     if args.quality_ckpt is None and args.tokenizer_ckpt is None and args.lam_ckpt is None:
-        return None, {}
+        return None, {}, {}
     import numpy as np
     import torch
 
@@ -126,7 +128,7 @@ def model_functions(args: argparse.Namespace):
     def as_video(frames: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div(255)[None]
 
-    score, extras = None, {}
+    score, extras, meta = None, {}, {}
     if args.quality_ckpt is not None:
         from genie_lit.quality.model import QualityClassifier
 
@@ -146,6 +148,7 @@ def model_functions(args: argparse.Namespace):
             return indices.reshape(len(frames), *tokenizer.grid).cpu().numpy().astype(dtype)
 
         extras["tokens"] = tokens
+        meta["tokenizer"] = {"codebook_size": int(tokenizer.codebook_size), "grid": list(tokenizer.grid)}
     if args.lam_ckpt is not None:
         from genie_lit.models.lam import LatentActionModel
 
@@ -153,7 +156,8 @@ def model_functions(args: argparse.Namespace):
         if lam.input_type == "tokens":
             lam.attach_tokenizer(tokenizer)
         extras["lam_actions"] = lambda frames: lam.infer_actions(as_video(frames))[0].cpu().numpy().astype(np.int16)
-    return score, extras
+        meta["lam_num_actions"] = int(lam.num_actions)
+    return score, extras, meta
 
 
 def _errors() -> tuple[type[BaseException], ...]:

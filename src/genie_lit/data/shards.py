@@ -95,13 +95,15 @@ def prepare_shards(
     score: ClipFunction | None = None,
     min_score: float | None = None,
     extras: dict[str, ClipFunction] | None = None,
+    extras_meta: dict | None = None,
     extensions: tuple[str, ...] = VIDEO_EXTENSIONS,
     overwrite: bool = False,
 ) -> PrepareReport:
     """Write the clips of ``data_dir`` as shards under ``out_dir`` and return what was done.
 
     ``score(frames)`` (with ``min_score``) drops clips scoring below it; ``extras`` maps item
-    names (``tokens``, ``lam_actions``) to functions of the frames stored beside them.
+    names (``tokens``, ``lam_actions``) to functions of the frames stored beside them, and
+    ``extras_meta`` (e.g. the tokenizer's codebook size and grid) goes into the metadata file.
     ``clip_stride`` applies to the training split, as in the video data module.
     """
     from litdata.streaming.writer import BinaryWriter
@@ -155,7 +157,7 @@ def prepare_shards(
     meta = {"format": FORMAT_VERSION, "source": str(data_dir.resolve()), "clip_length": clip_length,
             "resolution": list(size), "fps": fps, "clip_stride": clip_stride, "seed": seed, "crf": crf,
             "games": games, "items": ["index", "video", "actions", "game", "source", *(extras or {})],
-            "min_score": min_score if score is not None else None, "report": asdict(report)}
+            "min_score": min_score if score is not None else None, **(extras_meta or {}), "report": asdict(report)}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=1))
     report.shard_bytes = _folder_bytes(out_dir)
     return report

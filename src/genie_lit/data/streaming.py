@@ -157,5 +157,18 @@ class StreamingTokenDataModule(StreamingVideoDataModule):
     def _dataset_kwargs(self) -> dict:
         return {"actions": self.hparams.actions}
 
+    def check_dynamics(self, dynamics) -> None:
+        """Refuse a dynamics model that disagrees with the stored tokens or actions (as TokenDataModule does)."""
+        tokenizer = self.meta.get("tokenizer")
+        if tokenizer and (tokenizer["codebook_size"] != dynamics.vocab_size
+                          or tuple(tokenizer["grid"]) != tuple(dynamics.grid)):
+            raise ValueError(f"the shards hold {tokenizer['codebook_size']} codes on a {tuple(tokenizer['grid'])} grid "
+                             f"but the dynamics model was configured with vocab_size={dynamics.vocab_size}, "
+                             f"grid={tuple(dynamics.grid)}; set them equal")
+        kinds = self.meta.get("lam_num_actions") if self.hparams.actions == "lam" else None
+        if kinds is not None and kinds > dynamics.num_actions:
+            raise ValueError(f"the shards' latent actions come in {kinds} kinds but the dynamics model has "
+                             f"num_actions={dynamics.num_actions}; set them equal")
+
 
 __all__ = ["ShardClips", "ShardTokenClips", "StreamingTokenDataModule", "StreamingVideoDataModule"]
