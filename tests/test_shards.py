@@ -162,3 +162,11 @@ def test_token_shards_serve_the_tokenizers_codes_and_train_the_dynamics(video_di
           "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.val_check_interval", "2",
           "--trainer.default_root_dir", str(tmp_path / "dynamics"), "--trainer.logger", "false", *QUIET])
     assert (tmp_path / "dynamics" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_prepare_refuses_to_write_over_its_input_or_an_existing_folder(folder, shards, capsys):
+    assert main(["prepare", "--data", str(folder), "--out", str(folder), "--overwrite"]) == 1
+    assert "would hold the video folder" in capsys.readouterr().err
+    assert main(["prepare", "--data", str(folder), "--out", str(shards)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (folder / "ep000.mp4").exists()

@@ -110,6 +110,8 @@ def prepare_shards(
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+    if data_dir.resolve() == out_dir.resolve() or data_dir.resolve().is_relative_to(out_dir.resolve()):
+        raise ValueError(f"--out {out_dir} would hold the video folder {data_dir}; write the shards to another folder")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out_dir} is not empty; choose a new --out folder or pass --overwrite")
