@@ -54,6 +54,7 @@ def mixed(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_auto_labels_then_classifier_then_filtered_shards(mixed, tmp_path):
     labels = mixed / "quality_labels.csv"
     args = ["--data", str(mixed), "--clip-length", str(CLIP), "--resolution", str(SIZE), "--quiet"]
