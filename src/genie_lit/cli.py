@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 # subcommands beside Lightning's: (module with build_parser() and main(argv), one-line summary)
 COMMANDS = {
     "record": ("genie_lit.data.record", "record real Atari gameplay video with true-action sidecars"),
+    "prepare": ("genie_lit.prepare", "convert a video folder into streamable shards, filtered by a quality classifier"),
     "play": ("genie_lit.play.cli", "play a trained world: scripted rollouts to mp4, or --serve a browser page"),
     "evaluate": ("genie_lit.evaluation.cli", "tokenizer, latent-action and controllability metrics on held-out "
                  "episodes"),
