@@ -11,7 +11,9 @@ confidence interval over seeds (Student's t) of each, and per game. A finished r
   with the same seed at scale 1 is reused when it exists, so only the world stage is retrained;
 - ``--share-tokenizer SEED``: the other seeds start from that seed's recording and trained
   tokenizer (waiting for it) and vary only the world stage's seed, which saves the tokenizer's
-  steps on a small machine; the JSON says so.
+  steps on a small machine; the JSON says so;
+- ``--tokenizer-from DIR``: every run starts from the recording and trained tokenizer of the
+  finished quickstart in ``DIR`` (e.g. a larger world over the same tokenizer).
 
     python benchmarks/quickstart_runs.py --seeds 0 1 2 --parallel 2           # results/quickstart_runs.json
     python benchmarks/quickstart_runs.py --seeds 0 1 --games space_invaders,freeway --name unseen_games
@@ -50,7 +52,9 @@ def run_one(seed: int, scale: float, args: argparse.Namespace) -> dict:
         cmd = ["quickstart", "--out", str(out), "--seed", str(seed), "--games", args.games,
                "--world-steps", str(int(round(DEFAULT_STEPS["world"] * scale))), "--threads", str(args.threads),
                *args.extra]
-        if scale != 1:
+        if args.tokenizer_from is not None:
+            reuse_tokenizer(args.tokenizer_from, out)
+        elif scale != 1:
             reuse_tokenizer(folder(args, seed, 1.0), out)
         elif args.share_tokenizer is not None and seed != args.share_tokenizer:
             source = folder(args, args.share_tokenizer, 1.0)
@@ -91,6 +95,7 @@ def collect(out: Path, seed: int, scale: float) -> dict:
              for game, g in evaluation["latent_actions"]["games"].items()}
     return {"seed": seed, "scale": scale, "folder": str(out), "world_steps": stages["world"].get("global_step"),
             "tokenizer_steps": stages["tokenizer"].get("global_step"),
+            "world_parameters": stages["world"].get("parameters"),
             **{k: f.get(k) for k in FIGURES if k in f},
             "next_frame_gain": f["next_frame_psnr_inferred"] - f["next_frame_psnr_copy"],
             "world_seconds": stages["world"]["seconds"], "tokenizer_seconds": stages["tokenizer"]["seconds"],
@@ -130,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--share-tokenizer", type=int, metavar="SEED",
                         help="other seeds reuse this seed's recording and tokenizer (only the world varies)")
+    parser.add_argument("--tokenizer-from", type=Path, metavar="DIR",
+                        help="every run reuses the recording and tokenizer of this finished quickstart folder")
     parser.add_argument("--work", default="runs")
     parser.add_argument("--out", type=Path)
     parser.add_argument("extra", nargs="*", help="more quickstart arguments, after --")
@@ -138,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"command": command("quickstart_runs.py", argv), "machine": machine(args.threads),
               "setup": {"seeds": args.seeds, "games": args.games, "scales": args.scale, "extra": args.extra,
                         "shared_tokenizer_seed": args.share_tokenizer,
+                        "tokenizer_from": None if args.tokenizer_from is None else str(args.tokenizer_from),
                         "split": "test", "ci": "95% over seeds, Student's t"}}
     jobs = [(s, k) for k in args.scale for s in args.seeds]
     jobs.sort(key=lambda job: job[1] != 1)  # scale 1 first: its tokenizers are reused
