@@ -4,7 +4,7 @@ the real game from expert videos that carry no actions.
 1. A trained latent action model labels expert videos with latent actions.
 2. :class:`BehaviourCloning` (data: :class:`ExpertClipDataModule`) learns observation -> latent action
    (``labels: recorded`` trains the oracle on the true actions of the same videos).
-3. :func:`fit_action_map` maps latent to real actions from a few labelled transitions (200 by default).
+3. :func:`fit_game_map` (an :class:`ActionMap`) maps latent to real actions from a few labelled transitions (200 by default).
 4. ``genie-lit agent evaluate`` plays the real Atari game with the mapped actions.
 
 :class:`EpisodeVideoDataModule` is the ordinary clip data module whose batches also name their
@@ -19,7 +19,7 @@ import importlib
 from typing import Any
 
 _NAMES = {"main": "cli", "EpisodeVideoDataModule": "episodes", "BehaviourCloning": "policy",
-          "ExpertClipDataModule": "expert_data", "fit_action_map": "action_map", "ActionMap": "action_map",
+          "ExpertClipDataModule": "expert_data", "fit_game_map": "action_map", "ActionMap": "action_map",
           "evaluate_agent": "evaluate"}
 
 __all__ = sorted(_NAMES)
