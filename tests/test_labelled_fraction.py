@@ -113,3 +113,21 @@ def test_co_training_forwards_the_fraction_to_its_lam():
     assert GenieCoTraining(lam, dynamics).lam.labelled_fraction == 0
     cotrain = GenieCoTraining(lam, dynamics, labelled_fraction=0.025)
     assert cotrain.lam.labelled_fraction == 0.025 and hasattr(cotrain.lam, "label_head")
+
+
+def test_fit_a_few_label_lam_through_the_cli(video_dir, tmp_path):
+    from conftest import CONFIGS, fit_checkpoint
+
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("model:\n  init_args:\n    encoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n"
+                    "    decoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n    head_hidden: 32\n"
+                    "data:\n  init_args: {clip_length: 4, batch_size: 2, num_workers: 0, val_fraction: 0.25}\n")
+    ckpt = fit_checkpoint(CONFIGS / "lam" / "pixel.yaml", tiny, video_dir, tmp_path / "run",
+                          "--data", "genie_lit.agents.EpisodeVideoDataModule",
+                          "--model.init_args.labelled_fraction", "1.0", steps=2)
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert checkpoint["hyper_parameters"]["labelled_fraction"] == 1.0
+    assert checkpoint["state_dict"]["label_head.weight"].shape == (18, 16)  # 18 Atari actions x code dim
+    from genie_lit.models.checkpoints import load_module
+
+    assert load_module(ckpt, LatentActionModel).labelled_fraction == 1.0  # reloads with its head
