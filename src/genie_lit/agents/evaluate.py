@@ -59,7 +59,7 @@ def play(game_name: str, choose: Callable[[AtariGame, list[np.ndarray]], int], s
             total += game.act(action)
         seen.append(observe(game.screen(), resolution))
         if not keep_frames:
-            seen = seen[-16:]
+            seen = seen[-64:]  # enough history for any policy
         fire_next = game.fire is not None and game.lives() < lives
         lives = game.lives()
         steps += 1
