@@ -131,3 +131,20 @@ def test_fit_a_few_label_lam_through_the_cli(video_dir, tmp_path):
     from genie_lit.models.checkpoints import load_module
 
     assert load_module(ckpt, LatentActionModel).labelled_fraction == 1.0  # reloads with its head
+
+
+def test_a_fraction_that_selects_no_training_episode_is_reported(video_dir):
+    import types
+    import warnings
+
+    from genie_lit.agents import EpisodeVideoDataModule
+
+    dm = EpisodeVideoDataModule(str(video_dir), clip_length=4, batch_size=2, val_fraction=0.25, cache_index=False)
+    dm.setup("fit")
+    for fraction, expect in ((1e-9, True), (1.0, False)):
+        lam = tiny_lam(labelled_fraction=fraction)
+        lam._trainer = types.SimpleNamespace(datamodule=dm)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lam.check_labelled_episodes()
+        assert any("selects none" in str(w.message) for w in caught) == expect

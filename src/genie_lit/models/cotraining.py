@@ -109,6 +109,7 @@ class GenieCoTraining(GenieModule):
         self._require_tokenizer()
         self.check_data_resolution(self.lam.image_size)
         self.remember_clip_length()
+        self.lam.check_labelled_episodes()
 
     def _log(self, out: dict[str, Any], stage: str, batch_size: int) -> None:
         lam, dyn = out["lam"], out["dynamics"]

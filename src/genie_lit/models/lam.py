@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import warnings
 import zlib
 from collections.abc import Sequence
 
@@ -219,6 +220,20 @@ class LatentActionModel(GenieModule):
                              "train with data class_path genie_lit.agents.EpisodeVideoDataModule")
         return {"actions": batch["actions"], "episodes": batch["episode"]}
 
+    def check_labelled_episodes(self) -> None:
+        """At fit start, with ``labelled_fraction`` > 0: warn when the hash selects none of the
+        training episodes that have action sidecars (few episodes and a small fraction)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        train = (getattr(datamodule, "datasets", None) or {}).get("train")
+        videos = getattr(getattr(train, "clips", None), "videos", None)
+        if self.labelled_fraction <= 0 or not videos:
+            return
+        ids = [v.relpath for v in videos if v.actions_path is not None]
+        if not bool(labelled_episodes(ids, self.labelled_fraction).any()):
+            warnings.warn(f"labelled_fraction={self.labelled_fraction} selects none of the {len(ids)} training "
+                          "episodes with action sidecars, so no true action is used; raise it or record more episodes",
+                          stacklevel=2)
+
     def _label_loss(self, latents: Tensor, actions: Tensor, episodes: Sequence[str]) -> Tensor:
         """Cross-entropy of the head on the labelled episodes' transitions (0 with a graph if none)."""
         logits = self.label_head(latents)  # b (t-1) A
@@ -392,6 +407,7 @@ class LatentActionModel(GenieModule):
     def on_fit_start(self) -> None:
         self.check_data_resolution(self.image_size)
         self.remember_clip_length()
+        self.check_labelled_episodes()
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         out = self.compute(batch["video"], **self.label_inputs(batch))
