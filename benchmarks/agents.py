@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -144,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(["game", "agent", "N", "return ± 95% CI", "normalised", "LAM NMI", "LAM 200-shot acc."],
                 [[r["game"], r["agent"], r["shots"] or "", f"{r['return_mean']:.2f} ± {r['return_ci95']:.2f}",
                   "" if r["normalised"] is None else f"{r['normalised']:.2f}",
-                  f"{r['lam']['nmi']:.3f}" if r["lam"] else "", f"{r['lam']['few_shot_accuracy']:.3f}" if r["lam"] else ""]
+                  f"{r['lam']['nmi']:.3f}" if r["lam"] else "",
+                  f"{r['lam']['few_shot_accuracy']:.3f}" if r["lam"] else ""]
                  for r in record["results"]])
     finish(record, Path(args.out))
     return record

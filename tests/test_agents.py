@@ -117,7 +117,8 @@ def test_latent_labels_never_read_the_sidecars(experts, lam_ckpt, tmp_path):
     dm_blind.setup("fit")
     assert [label for _, _, label in dm_blind.datasets["train"].items] == labels
     item = dm.datasets["train"][0]
-    assert item["frames"].shape == (6, 64, 64) and torch.equal(item["frames"][:3], item["frames"][3:])  # first frame repeated
+    # the first frame is repeated before the episode's start
+    assert item["frames"].shape == (6, 64, 64) and torch.equal(item["frames"][:3], item["frames"][3:])
 
 
 def test_fit_a_latent_policy_and_an_oracle_then_evaluate_them_in_the_real_game(experts, lam_ckpt, tmp_path):

@@ -4,7 +4,8 @@ the real game from expert videos that carry no actions.
 1. A trained latent action model labels expert videos with latent actions.
 2. :class:`BehaviourCloning` (data: :class:`ExpertClipDataModule`) learns observation -> latent action
    (``labels: recorded`` trains the oracle on the true actions of the same videos).
-3. :func:`fit_game_map` (an :class:`ActionMap`) maps latent to real actions from a few labelled transitions (200 by default).
+3. :func:`fit_game_map` (an :class:`ActionMap`) maps latent to real actions from a few labelled
+   transitions (200 by default).
 4. ``genie-lit agent evaluate`` plays the real Atari game with the mapped actions.
 
 :class:`EpisodeVideoDataModule` is the ordinary clip data module whose batches also name their

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.set_defaults(subparser=ev)
-    ev.add_argument("--policy", required=True, help="policy checkpoint (configs/agent/bc_latent.yaml or bc_oracle.yaml)")
+    ev.add_argument("--policy", required=True,
+                    help="policy checkpoint (configs/agent/bc_latent.yaml or bc_oracle.yaml)")
     ev.add_argument("--game", required=True, help="Atari game (pong, breakout)")
     ev.add_argument("--episodes", type=int, default=20, help="episodes per agent (seeds seed..seed+episodes-1)")
     ev.add_argument("--max-steps", type=int, default=1000, help="decisions per episode at most (frame skip 4)")

@@ -32,7 +32,8 @@ class ExpertTransitions(Dataset):
 
     def __init__(self, episodes: list[np.ndarray], labels: list[np.ndarray], history: int) -> None:
         self.episodes, self.history = episodes, history
-        self.items = [(e, t, int(label[t])) for e, label in enumerate(labels) for t in range(len(label)) if label[t] >= 0]
+        self.items = [(e, t, int(label[t])) for e, label in enumerate(labels)
+                      for t in range(len(label)) if label[t] >= 0]
 
     def __len__(self) -> int:
         return len(self.items)

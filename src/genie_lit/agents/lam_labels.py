@@ -24,7 +24,8 @@ def load_lam(path: str | Path, device: str | torch.device = "cpu") -> LatentActi
         from genie_lit.models.world import Genie
 
         return freeze(Genie.from_checkpoint(str(path)).lam).to(device)
-    return freeze(build_from_checkpoint(checkpoint, LatentActionModel, path, "latent action model checkpoint")).to(device)
+    lam = build_from_checkpoint(checkpoint, LatentActionModel, path, "latent action model checkpoint")
+    return freeze(lam).to(device)
 
 
 def infer_latent_actions(lam: LatentActionModel, frames: np.ndarray, clip_length: int = 8,

@@ -30,7 +30,8 @@ class BehaviourCloning(GenieModule):
     """
 
     def __init__(self, num_actions: int = 8, history: int = 4, channels: int = 3, width: int = 32, hidden: int = 256,
-                 optimizer: OptimizerCallable = default_optimizer, scheduler: LRSchedulerCallable | None = None) -> None:
+                 optimizer: OptimizerCallable = default_optimizer,
+                 scheduler: LRSchedulerCallable | None = None) -> None:
         super().__init__(optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.num_actions, self.history = num_actions, history
@@ -57,8 +58,9 @@ class BehaviourCloning(GenieModule):
 
     def _check_labels(self, labels: Tensor) -> None:
         if int(labels.max()) >= self.num_actions:
-            raise ValueError(f"a label is {int(labels.max())} but the policy has num_actions={self.num_actions}; set "
-                             "model.num_actions to the LAM's codebook_size (latent) or the game's action count (recorded)")
+            raise ValueError(f"a label is {int(labels.max())} but the policy has num_actions={self.num_actions}; "
+                             "set model.num_actions to the LAM's codebook_size (latent) or the game's action count "
+                             "(recorded)")
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         self._check_labels(batch["label"])
