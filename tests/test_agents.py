@@ -170,3 +170,14 @@ def test_the_agent_sees_the_game_exactly_as_the_recorder_stored_it(tmp_path):
             game.act(int(action))
         replayed.append(observe(game.screen(), 64))
     assert np.array_equal(np.stack(replayed), stored)
+
+
+def test_a_world_checkpoint_serves_as_the_labeller(world_ckpt):
+    """The README's recipe may use the quickstart's world instead of a LAM trained on its own."""
+    from genie_lit.agents.lam_labels import infer_latent_actions, lam_clip_length, load_lam
+
+    lam = load_lam(world_ckpt)
+    assert not lam.training and not any(p.requires_grad for p in lam.parameters())
+    frames = np.random.default_rng(0).integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
+    codes = infer_latent_actions(lam, frames, lam_clip_length(lam))
+    assert codes.shape == (8,) and ((codes >= 0) & (codes < lam.num_actions)).all()
