@@ -181,3 +181,17 @@ def test_a_world_checkpoint_serves_as_the_labeller(world_ckpt):
     frames = np.random.default_rng(0).integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
     codes = infer_latent_actions(lam, frames, lam_clip_length(lam))
     assert codes.shape == (8,) and ((codes >= 0) & (codes < lam.num_actions)).all()
+
+
+def test_record_atari_policy_expert_from_the_command_line(tmp_path, capsys):
+    from genie_lit.cli import main
+
+    out = tmp_path / "experts"
+    assert main(["record", "atari", "--policy", "expert", "--expert-epsilon", "0", "--games", "pong", "--episodes",
+                 "1", "--steps", "5", "--val-episodes", "0", "--out", str(out), "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["policy"] == {"name": "scripted_expert", "epsilon": 0.0, "actions": "movement",
+                                  "fire_on_reset": True, "repeat_action_probability": 0.0}
+    with pytest.raises(SystemExit) as exit_info:  # a game the expert cannot play is a usage error
+        main(["record", "atari", "--policy", "expert", "--games", "boxing", "--out", str(tmp_path / "b")])
+    assert exit_info.value.code == 2 and "expert policy plays" in capsys.readouterr().err
