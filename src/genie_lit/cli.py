@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": ("genie_lit.evaluation.cli", "tokenizer, latent-action and controllability metrics on held-out "
                  "episodes"),
     "curves": ("genie_lit.curves", "plot FVD / ΔtPSNR / loss curves of a run folder to PNG"),
+    "agent": ("genie_lit.agents.cli", "agents from expert video: play the real game with a behaviour-cloned policy"),
     "quickstart": ("genie_lit.quickstart", "record data, train tokenizer and world, evaluate, write a report"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")

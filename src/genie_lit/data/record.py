@@ -15,6 +15,12 @@ action is repeated over them; a video frame is taken every ``60 / fps`` emulator
 one per decision, 15 fps at frame skip 4), so every transition lies within one decision and has
 exactly one true action. Episodes end after ``steps`` transitions or at game over.
 
+Policies (``--policy``): ``random`` (default) holds uniformly random actions for random spans;
+``expert`` is the scripted paddle player of Pong and Breakout
+(:class:`~genie_lit.data.atari.ScriptedExpert`, with a share ``--expert-epsilon`` of random
+actions), the demonstrations for behaviour cloning (``genie_lit.agents``). Its episodes keep
+their true actions in the sidecars as well.
+
 Every episode is reproducible on its own: its emulator and policy are seeded from
 ``(seed, game, episode number)``, and its split (train/val/test) is drawn from ``(seed, game)``.
 """
@@ -34,7 +40,8 @@ import numpy as np
 
 from genie_lit.commands import add_common_flags, new_parser, run_command
 from genie_lit.data.atari import (
-    ATARI_HZ, INSTALL_HINT, AtariGame, HeldRandomPolicy, available_games, movement_actions, resolve_game,
+    ATARI_HZ, EXPERT_GAMES, INSTALL_HINT, AtariGame, HeldRandomPolicy, ScriptedExpert, available_games,
+    movement_actions, resolve_game,
 )
 from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE
 from genie_lit.media.write import VideoWriter
@@ -64,12 +71,16 @@ def record_atari(
     keyframe_interval: int = 16,
     mode: str = "new",
     progress: bool = False,
+    policy: str = "random",
+    expert_epsilon: float = 0.05,
 ) -> dict:
     """Record ``episodes`` episodes of each game into ``out``; returns the manifest.
 
     ``mode``: ``"new"`` refuses a folder that holds a recording, ``"overwrite"`` deletes the
     files of the old recording first, ``"append"`` adds episodes (numbered after the existing
-    ones) to a recording made with the same settings.
+    ones) to a recording made with the same settings. ``policy``: ``"random"`` (held random
+    actions) or ``"expert"`` (:class:`~genie_lit.data.atari.ScriptedExpert`, Pong and Breakout,
+    random with probability ``expert_epsilon``).
     """
     out = Path(out)
     games = [resolve_game(game) for game in games]
@@ -77,6 +88,13 @@ def record_atari(
         raise ValueError(f"episodes and steps must be >= 1, got {episodes} and {steps}")
     if actions not in ("movement", "minimal"):
         raise ValueError(f"actions must be 'movement' or 'minimal', got {actions!r}")
+    if policy not in ("random", "expert"):
+        raise ValueError(f"policy must be 'random' or 'expert', got {policy!r}")
+    if policy == "expert" and any(game not in EXPERT_GAMES for game in games):
+        raise ValueError(f"the expert policy plays {', '.join(sorted(EXPERT_GAMES))}; "
+                         f"got {', '.join(g for g in games if g not in EXPERT_GAMES)}")
+    if not 0.0 <= expert_epsilon <= 1.0:
+        raise ValueError(f"expert epsilon must be in [0, 1], got {expert_epsilon}")
     if len(resolution) != 2 or min(resolution) < 1:
         raise ValueError(f"resolution must be (height, width) of positive sizes, got {resolution}")
     if not 1 <= hold[0] <= hold[1]:
@@ -95,6 +113,9 @@ def record_atari(
         "policy": {"name": "held_random", "actions": actions, "hold": list(hold),
                    "fire_on_reset": fire_on_reset, "repeat_action_probability": 0.0},
     }
+    if policy == "expert":
+        settings["policy"] = {"name": "scripted_expert", "epsilon": expert_epsilon, "actions": actions,
+                              "fire_on_reset": fire_on_reset, "repeat_action_probability": 0.0}
     manifest = _prepare_folder(out, settings, mode, games)
     manifest.update(settings)
     progress_line = _Progress(len(games) * episodes, enabled=progress)
@@ -106,8 +127,10 @@ def record_atari(
             game = AtariGame(game_name, _episode_seed(seed, game_name, number, 0))
             allowed = movement_actions(game.action_names) if actions == "movement" else list(range(len(game.actions)))
             manifest["games"][game_name] = {"action_names": game.action_names, "policy_actions": allowed}
-            policy = HeldRandomPolicy(allowed, hold, np.random.default_rng(_episode_seed(seed, game_name, number, 1)))
-            record = _record_episode(out, game, policy, number, steps, frame_skip, frames_per_video_frame,
+            rng = np.random.default_rng(_episode_seed(seed, game_name, number, 1))
+            behaviour = ScriptedExpert(game, rng, expert_epsilon, allowed) if policy == "expert" \
+                else HeldRandomPolicy(allowed, hold, rng)
+            record = _record_episode(out, game, behaviour, number, steps, frame_skip, frames_per_video_frame,
                                      resolution, keyframe_interval, fire_on_reset, progress_line)
             record.update(split=splits[number - first], seed=seed, fps=settings["fps"], resolution=list(resolution))
             manifest["episodes"].append(record)
@@ -290,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     atari.add_argument("--actions", choices=("movement", "minimal"), default="movement",
                        help="actions the policy draws from: 'movement' (NOOP and directions; the FIRE variants "
                        "often look like their plain twins at 64x64) or the game's whole 'minimal' action set")
+    atari.add_argument("--policy", choices=("random", "expert"), default="random",
+                       help="who plays: 'random' holds random actions; 'expert' is a scripted paddle player that "
+                       "follows the ball from the console's RAM (pong and breakout only; demonstrations for "
+                       "`genie-lit agent`)")
+    atari.add_argument("--expert-epsilon", type=float, default=0.05,
+                       help="share of random actions of the expert policy")
     atari.add_argument("--hold", type=int, nargs=2, default=[1, 8], metavar=("MIN", "MAX"),
                        help="an action is held for a uniform random number of decisions in [MIN, MAX]")
     atari.add_argument("--fire-on-reset", action=argparse.BooleanOptionalAction, default=True,
@@ -335,6 +364,7 @@ def _run(args: argparse.Namespace) -> int:
             actions=args.actions, hold=tuple(args.hold), fire_on_reset=args.fire_on_reset,
             val_episodes=args.val_episodes, test_episodes=args.test_episodes,
             keyframe_interval=args.keyframe_interval, mode=mode, progress=not args.quiet,
+            policy=args.policy, expert_epsilon=args.expert_epsilon,
         )
     except ModuleNotFoundError as err:
         if INSTALL_HINT not in str(err):

@@ -8,6 +8,10 @@ receives the LAM's *discrete* action indices (detached) and embeds them with its
 the dynamics loss never reaches the LAM, as in the paper, where only the action codebook's
 indices link the two. Both losses are summed (``lam_weight``, ``dynamics_weight``) and one
 optimiser steps both models, whose parameters are disjoint.
+
+Few-label supervision (``labelled_fraction``, off by default as in the paper): the LAM's small
+head on the latent action also learns the true actions of a fixed fraction of training episodes
+(see :mod:`genie_lit.models.lam`). With 0 no true action is read.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class GenieCoTraining(GenieModule):
         dynamics: the MaskGIT dynamics model (its ``vocab_size`` and ``grid`` must match the tokenizer).
         tokenizer_ckpt: checkpoint of a trained :class:`VideoTokenizer` (from ``genie-lit fit``).
         lam_weight, dynamics_weight: weights of the two losses.
+        labelled_fraction: fraction of training episodes whose true actions supervise the LAM's
+            latent actions through a small head (LAOM); ``None`` keeps the LAM's own setting
+            (default 0: unsupervised, as in the paper).
     """
 
     def __init__(
@@ -47,6 +54,7 @@ class GenieCoTraining(GenieModule):
         tokenizer_ckpt: str | None = None,
         lam_weight: float = 1.0,
         dynamics_weight: float = 1.0,
+        labelled_fraction: float | None = None,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -56,6 +64,8 @@ class GenieCoTraining(GenieModule):
             raise ValueError(f"the latent action model has {lam.num_actions} actions but the dynamics model "
                              f"{dynamics.num_actions}; set dynamics num_actions to the LAM's codebook_size")
         self.lam, self.dynamics = lam, dynamics
+        if labelled_fraction is not None:
+            lam.set_labelled_fraction(labelled_fraction)
         self.lam_weight, self.dynamics_weight = lam_weight, dynamics_weight
         self.tokenizer: VideoTokenizer | None = None
         if tokenizer_ckpt is not None:
@@ -81,13 +91,15 @@ class GenieCoTraining(GenieModule):
             raise CheckpointError("co-training needs a trained tokenizer: pass --model.init_args.tokenizer_ckpt PATH")
         return self.tokenizer
 
-    def compute(self, video: Tensor) -> dict[str, Any]:
+    def compute(self, video: Tensor, **labels: Any) -> dict[str, Any]:
+        """Losses for clips ``b t c h w``; ``labels`` (``actions``, ``episodes``) reach only the LAM's
+        few-label head (:meth:`LatentActionModel.label_inputs`)."""
         tokenizer = self._require_tokenizer()
         # the frozen tokenizer always encodes in float32: under bf16 autocast its nearest-code lookup
         # changes most tokens, and the dynamics would learn codes that play (float32) never shows it
         with torch.no_grad(), torch.autocast(video.device.type, enabled=False):
             tokens = tokenizer.encode(video.float())
-        lam_out = self.lam.compute(video)
+        lam_out = self.lam.compute(video, **labels)
         dyn_out = self.dynamics.compute(tokens, lam_out.actions.detach())
         loss = self.lam_weight * lam_out.loss + self.dynamics_weight * dyn_out.loss
         return {"loss": loss, "lam": lam_out, "dynamics": dyn_out}
@@ -97,6 +109,7 @@ class GenieCoTraining(GenieModule):
         self._require_tokenizer()
         self.check_data_resolution(self.lam.image_size)
         self.remember_clip_length()
+        self.lam.check_labelled_episodes()
 
     def _log(self, out: dict[str, Any], stage: str, batch_size: int) -> None:
         lam, dyn = out["lam"], out["dynamics"]
@@ -108,8 +121,10 @@ class GenieCoTraining(GenieModule):
         )
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        out = self.compute(batch["video"])
+        out = self.compute(batch["video"], **self.lam.label_inputs(batch))
         self._log(out, "train", batch["video"].shape[0])
+        if out["lam"].label_loss is not None:
+            self.log("train/label_loss", out["lam"].label_loss, batch_size=batch["video"].shape[0])
         return out["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

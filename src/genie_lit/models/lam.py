@@ -28,6 +28,13 @@ nearest-code assignment follows whatever dominates the encoder's latent (the gam
 5. optionally weights the loss on pixels that change between ``x_t`` and ``x_{t+1}``
    (``change_weight``).
 
+Few-label supervision (``labelled_fraction``, off by default as in the paper): LAOM (Nikulin et
+al., ICML 2025) supervises the latent actions with a few true labels. With ``labelled_fraction``
+> 0 a small linear head on the continuous latent action predicts the true action, trained by
+cross-entropy on the transitions of a fixed fraction of *episodes* (chosen by a seeded hash of
+the episode id, :func:`labelled_episodes`; batches name their episodes under ``"episode"``, e.g.
+from :class:`genie_lit.agents.EpisodeVideoDataModule`). With 0 the true actions are never read.
+
 With ``input_type="tokens"`` the encoder and decoder see the frozen tokenizer's code vectors
 instead of pixels (the paper's Table 2 ablation); the target is still the next frame's pixels.
 """
@@ -36,6 +43,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+import warnings
+import zlib
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +66,8 @@ from genie_lit.nn import VectorQuantizer, VideoBackbone, grid_size, histogram_st
 CHANGE_THRESHOLD = 0.02  # a pixel "changes" when a channel moves more than this (in [0, 1])
 WARMUP_NOISE = 0.2  # std of the noise on the unit-norm latent during the nearest LAM's warm-up
 RESTART_NOISE = 0.05  # std of the noise on a restarted code (search)
+MAX_TRUE_ACTIONS = 18  # outputs of the few-label head: the full Atari action set
+LABEL_SEED = 0  # seed of the hash that picks the labelled episodes
 
 
 @dataclass
@@ -65,6 +78,14 @@ class LAMOutput:
     actions: Tensor  # b (t-1) latent action indices
     usage: Tensor
     perplexity: Tensor
+    label_loss: Tensor | None = None  # few-label head's cross-entropy (labelled_fraction > 0)
+
+
+def labelled_episodes(episodes: Sequence[str], fraction: float) -> Tensor:
+    """Which episodes may use their true actions: ``crc32("seed:id") / 2**32 < fraction``, a fixed
+    choice per episode id (the same in every epoch, process and run)."""
+    return torch.tensor([zlib.crc32(f"{LABEL_SEED}:{e}".encode()) / 2**32 < fraction for e in episodes],
+                        dtype=torch.bool)
 
 
 class LatentActionModel(GenieModule):
@@ -94,6 +115,9 @@ class LatentActionModel(GenieModule):
             decoder prediction of the real next frame is best, i.e. the E-step itself (|A| small
             head passes per transition, no encoder error). It also decides which actions the
             co-trained dynamics model learns from.
+        labelled_fraction: fraction of training episodes whose true actions train a small head on
+            the latent action (few-label supervision, LAOM); 0 (default, the paper): unsupervised,
+            true actions are never read.
     """
 
     # options that older versions had, with the only value they were ever used with: a checkpoint that
@@ -120,6 +144,7 @@ class LatentActionModel(GenieModule):
         null_action_weight: float = 0.0,
         search_warmup_steps: int = 0,
         action_inference: Literal["encoder", "search"] = "encoder",
+        labelled_fraction: float = 0.0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -164,6 +189,8 @@ class LatentActionModel(GenieModule):
         last = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        self.labelled_fraction = 0.0
+        self.set_labelled_fraction(labelled_fraction)
         self.register_buffer("steps_trained", torch.zeros((), dtype=torch.long))
         self._warmup_latents: list[Tensor] = []
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
@@ -174,6 +201,47 @@ class LatentActionModel(GenieModule):
     @property
     def num_actions(self) -> int:
         return self.quantizer.codebook_size
+
+    def set_labelled_fraction(self, fraction: float) -> None:
+        """Turn few-label supervision on (``fraction`` > 0, adds the head once) or off."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"labelled_fraction must be in [0, 1], got {fraction}")
+        self.labelled_fraction = float(fraction)
+        if fraction > 0 and not hasattr(self, "label_head"):
+            self.label_head = nn.Linear(self.quantizer.dim, MAX_TRUE_ACTIONS)
+
+    def label_inputs(self, batch: dict) -> dict:
+        """The true-action inputs of :meth:`compute` for ``batch``: none at all when
+        ``labelled_fraction`` is 0, so no true action can reach a gradient."""
+        if self.labelled_fraction <= 0:
+            return {}
+        if "episode" not in batch:
+            raise ValueError("labelled_fraction > 0 needs batches that name their episodes ('episode'); "
+                             "train with data class_path genie_lit.agents.EpisodeVideoDataModule")
+        return {"actions": batch["actions"], "episodes": batch["episode"]}
+
+    def check_labelled_episodes(self) -> None:
+        """At fit start, with ``labelled_fraction`` > 0: warn when the hash selects none of the
+        training episodes that have action sidecars (few episodes and a small fraction)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        train = (getattr(datamodule, "datasets", None) or {}).get("train")
+        videos = getattr(getattr(train, "clips", None), "videos", None)
+        if self.labelled_fraction <= 0 or not videos:
+            return
+        ids = [v.relpath for v in videos if v.actions_path is not None]
+        if not bool(labelled_episodes(ids, self.labelled_fraction).any()):
+            warnings.warn(f"labelled_fraction={self.labelled_fraction} selects none of the {len(ids)} training "
+                          "episodes with action sidecars, so no true action is used; raise it or record more episodes",
+                          stacklevel=2)
+
+    def _label_loss(self, latents: Tensor, actions: Tensor, episodes: Sequence[str]) -> Tensor:
+        """Cross-entropy of the head on the labelled episodes' transitions (0 with a graph if none)."""
+        logits = self.label_head(latents)  # b (t-1) A
+        chosen = labelled_episodes(episodes, self.labelled_fraction).to(actions.device)[:, None]
+        mask = chosen & (actions >= 0) & (actions < MAX_TRUE_ACTIONS)
+        if not bool(mask.any()):
+            return 0.0 * logits.sum()  # keeps the head in the graph (DDP)
+        return F.cross_entropy(logits[mask].float(), actions[mask])
 
     def attach_tokenizer(self, tokenizer: VideoTokenizer) -> None:
         """Use ``tokenizer`` (frozen, not owned) for token inputs."""
@@ -238,14 +306,22 @@ class LatentActionModel(GenieModule):
     def in_warmup(self) -> bool:
         return bool(self.steps_trained < self.warmup_steps)
 
-    def compute(self, video: Tensor) -> LAMOutput:
-        """Loss and outputs for clips ``b t c h w`` (t >= 2)."""
+    def compute(self, video: Tensor, actions: Tensor | None = None, episodes: Sequence[str] | None = None
+                ) -> LAMOutput:
+        """Loss and outputs for clips ``b t c h w`` (t >= 2). ``actions`` (``b (t-1)`` true actions)
+        and ``episodes`` (``b`` ids) are used only with ``labelled_fraction`` > 0 (see :meth:`label_inputs`)."""
         if video.shape[1] < 2:
             raise ValueError(f"the latent action model needs clips of at least 2 frames, got {video.shape[1]}")
         frames = self._frames(video)
         latents = self.encode_latents(video, frames)
-        if self.assignment == "search":
-            return self._compute_search(video, frames, latents)
+        out = self._compute_search(video, frames, latents) if self.assignment == "search" \
+            else self._compute_nearest(video, frames, latents)
+        if self.labelled_fraction > 0 and actions is not None and episodes is not None:
+            out.label_loss = self._label_loss(latents, actions, episodes)
+            out.loss = out.loss + out.label_loss
+        return out
+
+    def _compute_nearest(self, video: Tensor, frames: Tensor, latents: Tensor) -> LAMOutput:
         out = self.quantizer(latents)
         codes = out.quantized
         if self.training and self.in_warmup():
@@ -331,14 +407,15 @@ class LatentActionModel(GenieModule):
     def on_fit_start(self) -> None:
         self.check_data_resolution(self.image_size)
         self.remember_clip_length()
+        self.check_labelled_episodes()
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        out = self.compute(batch["video"])
-        self.log_dict(
-            {"train/loss": out.loss, "train/recon_loss": out.recon_loss, "train/action_usage": out.usage,
-             "train/action_perplexity": out.perplexity, "train/warmup": float(self.in_warmup())},
-            prog_bar=True, batch_size=batch["video"].shape[0],
-        )
+        out = self.compute(batch["video"], **self.label_inputs(batch))
+        logs = {"train/loss": out.loss, "train/recon_loss": out.recon_loss, "train/action_usage": out.usage,
+                "train/action_perplexity": out.perplexity, "train/warmup": float(self.in_warmup())}
+        if out.label_loss is not None:
+            logs["train/label_loss"] = out.label_loss
+        self.log_dict(logs, prog_bar=True, batch_size=batch["video"].shape[0])
         return out.loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

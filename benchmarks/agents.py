@@ -1,0 +1,154 @@
+"""Agents from latent actions in the real game (Bruce et al., 2024, §6.1.4), per game:
+
+1. record scripted-expert episodes (``genie-lit record atari --policy expert``);
+2. train latent action models on them, unsupervised (``labelled_fraction`` 0, the paper) and with
+   few labels (0.01 and 0.025 of the episodes, LAOM), or take ``--lam`` for the unsupervised one;
+3. their NMI and 200-shot accuracy against the true actions of the held-out expert episodes;
+4. behaviour-cloning policies on each LAM's latent actions (``configs/agent/bc_latent.yaml``) and
+   the oracle on the true actions (``configs/agent/bc_oracle.yaml``);
+5. ``genie-lit agent evaluate`` in the real game: the unsupervised LAM policy with maps fitted on
+   N = 50, 200, 1000 labelled transitions, the few-label policies at N = 200, the oracle, random
+   and the expert; mean return ± 95% CI over the same episode seeds, normalised score.
+
+    python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 3000 \
+        --policy-steps 2000 --eval-episodes 20          # -> results/agents.json (hours on 2 CPU cores)
+    python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
+
+RESULTS = RESULTS_DIR / "agents.json"
+FRACTIONS = (0.0, 0.01, 0.025)
+SHOTS = (50, 200, 1000)
+TINY_LAM = ["--model.init_args.encoder.init_args.dim", "32", "--model.init_args.encoder.init_args.depth", "1",
+            "--model.init_args.decoder.init_args.dim", "32", "--model.init_args.decoder.init_args.depth", "1",
+            "--model.init_args.head_hidden", "32", "--data.clip_length", "4", "--data.batch_size", "2"]
+TINY_POLICY = ["--model.init_args.width", "8", "--model.init_args.hidden", "32", "--data.batch_size", "8"]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str]) -> Path:
+    """``genie-lit fit`` into ``root`` (skipped when already done); returns its last checkpoint."""
+    ckpt = root / "checkpoints" / "last.ckpt"
+    if (root / "done").exists():
+        return ckpt
+    run_genie_lit(["fit", *config_args, "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(steps),
+                   "--trainer.val_check_interval", str(max(1, min(250, steps))), *QUIET, *extra],
+                  threads, root / "log.txt")
+    (root / "done").touch()
+    return ckpt
+
+
+def lam_metrics(lam_ckpt: Path, data: Path) -> dict:
+    """NMI and 200-shot accuracy of the LAM's codes on the held-out expert episodes."""
+    from genie_lit.agents.lam_labels import lam_clip_length, load_lam
+    from genie_lit.evaluation.data import load_held_out
+    from genie_lit.evaluation.latent_actions import latent_action_metrics
+
+    lam = load_lam(lam_ckpt)
+    held = load_held_out(data, "val", tuple(lam.image_size), None)
+    labelled = sum(int((e.actions >= 0).sum()) for e in held.episodes)
+    shots = min(200, max(1, labelled - 1))
+    mean = latent_action_metrics(lam, held.episodes, lam_clip_length(lam), 16, torch.device("cpu"), shots=shots)["mean"]
+    return {"nmi": mean["nmi"], "nmi_chance": mean["nmi_chance"], "few_shot_accuracy": mean["few_shot_accuracy"],
+            "few_shot_chance": mean["few_shot_chance"], "shots": shots, "transitions": mean["transitions"]}
+
+
+def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
+    from genie_lit.agents.evaluate import evaluate_agent
+    from genie_lit.data.record import record_atari
+
+    data = root / "data"
+    if not (data / "manifest.json").exists():
+        record_atari(data, [game], episodes=args.episodes, steps=args.steps, policy="expert", val_episodes=1,
+                     mode="overwrite")
+    tiny_lam, tiny_policy = (TINY_LAM, TINY_POLICY) if args.quick else ([], [])
+    rows, lams = [], {}
+    for fraction in args.fractions:
+        if fraction == 0 and args.lam:
+            lams[fraction] = Path(args.lam)
+            continue
+        lams[fraction] = fit(["--config", str(CONFIGS / "lam" / "pixel.yaml"), "--data.data_dir", str(data),
+                              "--data", "genie_lit.agents.EpisodeVideoDataModule",
+                              "--model.init_args.labelled_fraction", str(fraction)],
+                             root / f"lam_{fraction}", args.lam_steps, args.threads, tiny_lam)
+    oracle = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--config",
+                  str(CONFIGS / "agent" / "bc_oracle.yaml"), "--data.data_dir", str(data)],
+                 root / "bc_oracle", args.policy_steps, args.threads, tiny_policy)
+    common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0}
+    baselines: dict = {}
+    for fraction, lam in lams.items():
+        policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
+                      "--data.lam_ckpt", str(lam)], root / f"bc_latent_{fraction}", args.policy_steps, args.threads,
+                     tiny_policy)
+        metrics = lam_metrics(lam, data)
+        for shots in (args.shots if fraction == 0 else (200,)):
+            first = not baselines  # the oracle, random and expert run once, over the same episode seeds
+            report = evaluate_agent(policy, game, shots=shots, oracle_ckpt=oracle if first else None,
+                                    baselines=first, video=root / "policy.mp4" if first else None, **common)
+            agents = report["agents"]
+            if first:
+                baselines = {name: agents[name] for name in ("oracle", "random", "expert")}
+            rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}", "shots": shots,
+                         **_score(agents["policy"], baselines), "lam": metrics})
+    rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
+             for name, entry in baselines.items()]
+    return rows
+
+
+def _score(entry: dict, baselines: dict) -> dict:
+    low, high = baselines["random"]["mean"], baselines["expert"]["mean"]
+    return {"return_mean": entry["mean"], "return_ci95": entry["ci95"], "returns": entry["returns"],
+            "normalised": (entry["mean"] - low) / (high - low) if high != low else None}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--games", default="pong,breakout")
+    parser.add_argument("--episodes", type=int, default=16, help="expert episodes recorded per game")
+    parser.add_argument("--steps", type=int, default=500, help="transitions per recorded episode")
+    parser.add_argument("--lam", default=None, help="an existing LAM or world checkpoint for labelled_fraction 0")
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
+                        help="labelled_fraction of each LAM trained")
+    parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),
+                        help="labelled transitions of the unsupervised LAM policy's action maps")
+    parser.add_argument("--lam-steps", type=int, default=3000)
+    parser.add_argument("--policy-steps", type=int, default=2000)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--max-steps", type=int, default=1000, help="decisions per evaluation episode")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="runs/bench_agents", help="folder for data, checkpoints and logs")
+    parser.add_argument("--quick", action="store_true", help="tiny models and data: the smoke test")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.games, args.episodes, args.steps, args.lam_steps, args.policy_steps = "pong", 3, 40, 2, 2
+        args.eval_episodes, args.max_steps, args.threads = 2, 10, 1
+        if args.work == "runs/bench_agents":
+            args.work = str(Path(args.out).with_suffix("")) + "_work"
+    record = {"command": command("agents.py", argv), "machine": machine(args.threads),
+              "setup": {k: v for k, v in vars(args).items() if k not in ("out",)}, "results": []}
+    start = time.perf_counter()
+    for game in [g.strip() for g in args.games.split(",") if g.strip()]:
+        record["results"] += run_game(game, args, Path(args.work) / game)
+    record["seconds"] = time.perf_counter() - start
+    print_table(["game", "agent", "N", "return ± 95% CI", "normalised", "LAM NMI", "LAM 200-shot acc."],
+                [[r["game"], r["agent"], r["shots"] or "", f"{r['return_mean']:.2f} ± {r['return_ci95']:.2f}",
+                  "" if r["normalised"] is None else f"{r['normalised']:.2f}",
+                  f"{r['lam']['nmi']:.3f}" if r["lam"] else "",
+                  f"{r['lam']['few_shot_accuracy']:.3f}" if r["lam"] else ""]
+                 for r in record["results"]])
+    finish(record, Path(args.out))
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Agents in the real Atari game: the behaviour-cloned policy (its latent actions mapped to real
+ones), optionally the oracle, a random policy and the scripted expert, each over the same episode
+seeds; mean return with a 95% confidence interval and the normalised score
+``(return - random) / (expert - random)``.
+
+The game runs as the recorder records it (frame skip 4, no sticky actions, FIRE at the start and
+after a lost life, frames resized to the policy's resolution with the same area filter), so the
+policy sees what it saw in its demonstrations. An episode ends at game over or after ``max_steps``
+decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import av
+import numpy as np
+import torch
+
+from genie_lit.agents.action_map import DEFAULT_SHOTS, ActionMap, fit_game_map, map_path
+from genie_lit.agents.expert_data import load_episode, stack_history
+from genie_lit.agents.policy import BehaviourCloning
+from genie_lit.data.atari import AtariGame, HeldRandomPolicy, ScriptedExpert, movement_actions, resolve_game
+from genie_lit.data.index import scan_folder, split_files
+from genie_lit.models.checkpoints import build_from_checkpoint, read_checkpoint
+
+FRAME_SKIP = 4
+Z95 = 1.96  # normal approximation of the 95% interval of a mean
+
+
+@dataclass
+class Rollout:
+    episode_return: float
+    steps: int
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def observe(screen: np.ndarray, resolution: int) -> np.ndarray:
+    """The screen as the recorder stores it: ``resolution`` square, area-filtered, uint8 RGB."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(screen), format="rgb24")
+    return frame.reformat(width=resolution, height=resolution, format="rgb24", interpolation="AREA",
+                          threads=1).to_ndarray()
+
+
+def play(game_name: str, choose: Callable[[AtariGame, list[np.ndarray]], int], seed: int, max_steps: int,
+         resolution: int, keep_frames: bool = False) -> Rollout:
+    """One episode: ``choose(game, observations so far)`` returns each decision's action index."""
+    game = AtariGame(game_name, seed)
+    game.reset()
+    seen = [observe(game.screen(), resolution)]
+    total, steps, lives = 0.0, 0, game.lives()
+    fire_next = game.fire is not None
+    while steps < max_steps and not game.game_over():
+        action = game.fire if fire_next else choose(game, seen)
+        for _ in range(FRAME_SKIP):
+            total += game.act(action)
+        seen.append(observe(game.screen(), resolution))
+        if not keep_frames:
+            seen = seen[-64:]  # enough history for any policy
+        fire_next = game.fire is not None and game.lives() < lives
+        lives = game.lives()
+        steps += 1
+    return Rollout(total, steps, seen if keep_frames else [])
+
+
+def policy_chooser(policy: BehaviourCloning, game_name: str, action_map: ActionMap | None, seed: int,
+                   greedy: bool = False) -> Callable[[AtariGame, list[np.ndarray]], int]:
+    """Decisions of ``policy`` from the last frames; latent codes go through ``action_map``."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(policy.parameters()).device
+
+    def choose(game: AtariGame, seen: list[np.ndarray]) -> int:
+        frames = stack_history(np.stack(seen[-policy.history:]), min(len(seen), policy.history) - 1, policy.history)
+        code = int(policy.act(frames[None].to(device), greedy=greedy, generator=generator)[0])
+        action = action_map(game_name, code) if action_map is not None else code
+        return action if action < len(game.actions) else 0  # an oracle's unused output: NOOP
+
+    return choose
+
+
+def baseline_chooser(kind: str, seed: int) -> Callable[[AtariGame, list[np.ndarray]], int]:
+    state: dict = {}
+
+    def choose(game: AtariGame, seen: list[np.ndarray]) -> int:
+        if "policy" not in state:
+            rng = np.random.default_rng(seed)
+            allowed = movement_actions(game.action_names)
+            state["policy"] = ScriptedExpert(game, rng) if kind == "expert" else HeldRandomPolicy(allowed, (1, 1), rng)
+        return state["policy"]()
+
+    return choose
+
+
+def summarise(returns: list[float]) -> dict:
+    mean = float(np.mean(returns))
+    half = Z95 * float(np.std(returns, ddof=1)) / math.sqrt(len(returns)) if len(returns) > 1 else float("nan")
+    return {"mean": mean, "ci95": half, "returns": [float(r) for r in returns]}
+
+
+def load_policy(ckpt: str | Path, device: torch.device) -> tuple[BehaviourCloning, dict]:
+    """The policy and the hyper-parameters of the data module it was trained with."""
+    checkpoint = read_checkpoint(ckpt, "policy checkpoint")
+    policy = build_from_checkpoint(checkpoint, BehaviourCloning, ckpt, "policy checkpoint").eval().to(device)
+    return policy, dict(checkpoint.get("datamodule_hyper_parameters", {}))
+
+
+def fit_map(data: dict, game: str, shots: int, seed: int, data_dir: str | None = None) -> dict:
+    """A ``shots``-transition map for ``game`` from the policy's training episodes: the LAM's codes
+    for their frames, the sidecars' true actions for the drawn transitions."""
+    from genie_lit.agents.lam_labels import infer_latent_actions, lam_clip_length, load_lam
+
+    root = data_dir or data.get("data_dir")
+    if not root or not data.get("lam_ckpt"):
+        raise ValueError("fitting the action map needs the expert data and the LAM the policy was trained with; "
+                         "pass --data DIR (the policy checkpoint names its LAM)")
+    scan = scan_folder(Path(root))
+    train = [v for v in split_files(scan.videos, data.get("val_fraction", 0.1), 0.0, data.get("seed", 0))["train"]
+             if v.game == game and v.actions_path is not None]
+    if not train:
+        raise ValueError(f"no training episode of {game!r} with an action sidecar in {root}")
+    lam = load_lam(data["lam_ckpt"])
+    latent, true = [], []
+    for video in train:
+        frames = load_episode(video, data.get("resolution", 64))
+        latent.append(infer_latent_actions(lam, frames, lam_clip_length(lam)))
+        table = np.load(video.actions_path).astype(np.int64)[: len(frames) - 1]
+        true.append(np.pad(table, (0, len(frames) - 1 - len(table)), constant_values=-1))
+    return fit_game_map(np.concatenate(latent), np.concatenate(true), shots, seed)
+
+
+def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_steps: int = 1000, seed: int = 0,
+                   oracle_ckpt: str | Path | None = None, shots: int = DEFAULT_SHOTS, data_dir: str | None = None,
+                   video: str | Path | None = None, device: str | torch.device = "cpu",
+                   baselines: bool = True) -> dict:
+    """Returns of the policy (and oracle, random, expert) over ``episodes`` seeded episodes of ``game``."""
+    game = resolve_game(game)
+    device = torch.device(device)
+    policy, data = load_policy(policy_ckpt, device)
+    resolution = int(data.get("resolution", 64))
+    action_map, map_file = None, None
+    if data.get("labels", "latent") == "latent":
+        map_file = map_path(policy_ckpt)
+        action_map = ActionMap.load(map_file) if map_file.exists() else ActionMap()
+        entry = action_map.games.get(game)
+        if entry is None or entry.get("shots") != shots:
+            action_map.games[game] = fit_map(data, game, shots, seed, data_dir)
+            action_map.save(map_file)
+    agents: dict[str, Callable[[int], Callable]] = {
+        "policy": lambda s: policy_chooser(policy, game, action_map, s)}
+    if oracle_ckpt is not None:
+        oracle, _ = load_policy(oracle_ckpt, device)
+        agents["oracle"] = lambda s: policy_chooser(oracle, game, None, s)
+    if baselines:
+        agents["random"] = lambda s: baseline_chooser("random", s)
+        agents["expert"] = lambda s: baseline_chooser("expert", s)
+    results: dict = {"game": game, "episodes": episodes, "max_steps": max_steps, "seed": seed, "shots": shots,
+                     "policy": str(policy_ckpt), "labels": data.get("labels", "latent"),
+                     "action_map": str(map_file) if map_file else None, "agents": {}}
+    for name, make in agents.items():
+        returns = []
+        for k in range(episodes):
+            keep = video is not None and name == "policy" and k == 0
+            rollout = play(game, make(seed + k), seed + k, max_steps, resolution, keep_frames=keep)
+            returns.append(rollout.episode_return)
+            if keep:
+                from genie_lit.media.write import write_video
+
+                write_video(rollout.frames, video, fps=60 / FRAME_SKIP)
+                results["video"] = str(video)
+        results["agents"][name] = summarise(returns)
+    if baselines:
+        low, high = results["agents"]["random"]["mean"], results["agents"]["expert"]["mean"]
+        for entry in results["agents"].values():
+            entry["normalised"] = (entry["mean"] - low) / (high - low) if high != low else None
+    return results

@@ -1,0 +1,150 @@
+"""Few-label supervision of the latent action model (``labelled_fraction``): off by default, and
+then no true action can reach a gradient; on, a head on the latent action learns the true actions
+of a fixed, hashed fraction of episodes and its gradient reaches the LAM's encoder."""
+
+import copy
+
+import pytest
+import torch
+
+from genie_lit.models import LatentActionModel
+from genie_lit.models.lam import labelled_episodes
+from genie_lit.nn import STTransformer, VectorQuantizer
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
+
+
+def tiny_lam(**kwargs) -> LatentActionModel:
+    torch.manual_seed(0)
+    return LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
+                             VectorQuantizer(codebook_size=4, dim=8), image_size=16, patch_size=4, head_hidden=32,
+                             **kwargs)
+
+
+def batch(b: int = 3, t: int = 4) -> dict:
+    g = torch.Generator().manual_seed(1)
+    return {"video": torch.rand(b, t, 3, 16, 16, generator=g), "actions": torch.randint(0, 6, (b, t - 1), generator=g),
+            "game": torch.zeros(b, dtype=torch.long), "episode": [f"pong/ep{i:04d}.mp4" for i in range(b)]}
+
+
+def loss_and_grads(lam: LatentActionModel, data: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    lam = copy.deepcopy(lam).train()
+    torch.manual_seed(0)
+    loss = lam.training_step(data, 0)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in lam.parameters()]
+
+
+@pytest.mark.parametrize("assignment", ["search", "nearest"])
+def test_with_fraction_zero_the_loss_and_gradients_ignore_the_true_actions(assignment):
+    lam = tiny_lam(assignment=assignment, warmup_steps=0)
+    full = batch()
+    shuffled = {**full, "actions": full["actions"][torch.randperm(3)].flip(-1)}
+    no_sidecar = {**full, "actions": torch.full_like(full["actions"], -1)}
+    absent = {k: v for k, v in full.items() if k not in ("actions", "episode")}
+    reference_loss, reference_grads = loss_and_grads(lam, full)
+    for variant in (shuffled, no_sidecar, absent):
+        loss, grads = loss_and_grads(lam, variant)
+        assert torch.equal(loss, reference_loss)
+        assert all(torch.equal(a, b) for a, b in zip(grads, reference_grads))
+    assert not any("label" in name for name, _ in lam.named_parameters())
+
+
+def test_with_a_fraction_the_head_loss_is_present_and_reaches_the_encoder():
+    lam = tiny_lam(labelled_fraction=1.0).train()
+    data = batch()
+    out = lam.compute(data["video"], **lam.label_inputs(data))
+    assert out.label_loss is not None and out.label_loss.item() > 0
+    grads = torch.autograd.grad(out.label_loss, list(lam.encoder.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    # the true actions now change the loss
+    shuffled = {**data, "actions": (data["actions"] + 1) % 6}
+    assert not torch.equal(lam.compute(data["video"], **lam.label_inputs(shuffled)).label_loss, out.label_loss)
+
+
+def test_unlabelled_episodes_and_missing_sidecars_give_no_label_signal():
+    lam = tiny_lam(labelled_fraction=0.5).train()
+    data = batch(b=8)
+    chosen = labelled_episodes(data["episode"], 0.5)
+    assert 0 < int(chosen.sum()) < 8  # a mix in this batch
+    # changing the actions of unlabelled episodes only, or hiding them with -1, leaves the loss unchanged
+    changed = data["actions"].clone()
+    changed[~chosen] = (changed[~chosen] + 3) % 6
+    hidden = data["actions"].clone()
+    hidden[~chosen] = -1
+    losses = [lam.compute(data["video"], actions=a, episodes=data["episode"]).label_loss
+              for a in (data["actions"], changed, hidden)]
+    assert torch.allclose(losses[0], losses[1]) and torch.allclose(losses[0], losses[2])
+
+
+def test_the_labelled_episodes_are_a_fixed_hashed_fraction():
+    ids = [f"game/ep{i:04d}.mp4" for i in range(2000)]
+    picked = labelled_episodes(ids, 0.025)
+    assert torch.equal(picked, labelled_episodes(ids, 0.025))
+    assert 0.015 < picked.float().mean() < 0.035
+    assert bool((labelled_episodes(ids, 0.1) | ~picked).all())  # a larger fraction keeps the smaller one's episodes
+    assert not labelled_episodes(ids, 0.0).any()
+
+
+def test_batches_without_episode_ids_are_refused_when_labels_are_on():
+    lam = tiny_lam(labelled_fraction=0.1)
+    with pytest.raises(ValueError, match="EpisodeVideoDataModule"):
+        lam.label_inputs({k: v for k, v in batch().items() if k != "episode"})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        tiny_lam(labelled_fraction=1.5)
+
+
+def test_the_episode_data_module_names_each_clips_episode(video_dir):
+    from genie_lit.agents import EpisodeVideoDataModule
+
+    dm = EpisodeVideoDataModule(str(video_dir), clip_length=4, batch_size=2, val_fraction=0.25, cache_index=False)
+    dm.setup("fit")
+    item = dm.datasets["train"][0]
+    assert item["episode"].endswith(".mp4") and item["video"].shape == (4, 3, 64, 64)
+    first = next(iter(dm.train_dataloader()))
+    assert len(first["episode"]) == 2 and all(isinstance(e, str) for e in first["episode"])
+
+
+def test_co_training_forwards_the_fraction_to_its_lam():
+    from genie_lit.models import DynamicsModel, GenieCoTraining
+
+    lam = tiny_lam()
+    dynamics = DynamicsModel(STTransformer(dim=32, depth=1, num_heads=2), vocab_size=16, grid=(4, 4), num_actions=4)
+    assert GenieCoTraining(lam, dynamics).lam.labelled_fraction == 0
+    cotrain = GenieCoTraining(lam, dynamics, labelled_fraction=0.025)
+    assert cotrain.lam.labelled_fraction == 0.025 and hasattr(cotrain.lam, "label_head")
+
+
+def test_fit_a_few_label_lam_through_the_cli(video_dir, tmp_path):
+    from conftest import CONFIGS, fit_checkpoint
+
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("model:\n  init_args:\n    encoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n"
+                    "    decoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n    head_hidden: 32\n"
+                    "data:\n  init_args: {clip_length: 4, batch_size: 2, num_workers: 0, val_fraction: 0.25}\n")
+    ckpt = fit_checkpoint(CONFIGS / "lam" / "pixel.yaml", tiny, video_dir, tmp_path / "run",
+                          "--data", "genie_lit.agents.EpisodeVideoDataModule",
+                          "--model.init_args.labelled_fraction", "1.0", steps=2)
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert checkpoint["hyper_parameters"]["labelled_fraction"] == 1.0
+    assert checkpoint["state_dict"]["label_head.weight"].shape == (18, 16)  # 18 Atari actions x code dim
+    from genie_lit.models.checkpoints import load_module
+
+    assert load_module(ckpt, LatentActionModel).labelled_fraction == 1.0  # reloads with its head
+
+
+def test_a_fraction_that_selects_no_training_episode_is_reported(video_dir):
+    import types
+    import warnings
+
+    from genie_lit.agents import EpisodeVideoDataModule
+
+    dm = EpisodeVideoDataModule(str(video_dir), clip_length=4, batch_size=2, val_fraction=0.25, cache_index=False)
+    dm.setup("fit")
+    for fraction, expect in ((1e-9, True), (1.0, False)):
+        lam = tiny_lam(labelled_fraction=fraction)
+        lam._trainer = types.SimpleNamespace(datamodule=dm)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lam.check_labelled_episodes()
+        assert any("selects none" in str(w.message) for w in caught) == expect
