@@ -74,6 +74,14 @@ def test_game_names_in_other_spellings_resolve(tmp_path):
     assert [e["game"] for e in manifest["episodes"]] == ["space_invaders", "ms_pacman"]
 
 
+def test_games_with_a_taller_screen_record_at_the_asked_resolution(tmp_path):
+    """Pooyan's screen is 220 rows, Carnival's 214 (not the usual 210): both record."""
+    manifest = record_atari(tmp_path, ["pooyan", "carnival"], episodes=1, steps=3, resolution=(32, 32))
+    for episode in manifest["episodes"]:
+        info = probe(tmp_path / episode["file"])
+        assert (info.height, info.width, info.num_frames) == (32, 32, 4), episode["game"]
+
+
 def test_an_existing_dataset_is_not_overwritten_unless_asked(tmp_path, capsys):
     out = tmp_path / "data"
     record_atari(out, ["pong"], **SHORT)

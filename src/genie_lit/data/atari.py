@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 ATARI_HZ = 60
-ATARI_SCREEN = (210, 160)  # height, width
+ATARI_SCREEN = (210, 160)  # height, width of most games (some are taller: the emulator says)
 INSTALL_HINT = "recording Atari games needs ale-py: pip install 'genie-lit[atari]'"
 
 
@@ -81,7 +81,8 @@ class AtariGame:
         self.actions = list(self.ale.getMinimalActionSet())
         self.action_names = [action.name for action in self.actions]
         self.fire = self.action_names.index("FIRE") if "FIRE" in self.action_names else None
-        self._screen = np.empty((*ATARI_SCREEN, 3), dtype=np.uint8)
+        height, width = self.ale.getScreenDims()  # 210 x 160 for most ROMs, up to 250 rows for some
+        self._screen = np.empty((height, width, 3), dtype=np.uint8)
 
     def reset(self) -> None:
         self.ale.reset_game()
@@ -91,7 +92,7 @@ class AtariGame:
         return self.ale.act(self.actions[action])
 
     def screen(self) -> np.ndarray:
-        """The current screen, ``h w 3`` uint8 RGB (210 x 160); the buffer is reused between calls."""
+        """The current screen, ``h w 3`` uint8 RGB (210 x 160 for most games); the buffer is reused between calls."""
         self.ale.getScreenRGB(self._screen)
         return self._screen
 
