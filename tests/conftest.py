@@ -7,6 +7,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
 
+import lightning.pytorch  # noqa: E402, F401  (its log handler binds to the stderr of the moment it is first imported:
+#                          the real one here, not a test's captured stream that is closed after that test)
 from videos import write_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from genie_lit import __version__
 from genie_lit.cli import COMMANDS, main
 
 HAND_WRITTEN = sorted(COMMANDS)
-SUBCOMMAND = {"record": ["atari"]}  # record's options are on its sources
+SUBCOMMAND = {"record": ["atari"], "agent": ["evaluate"]}  # their options are on their sub-commands
 
 
 @pytest.mark.parametrize("command", [*HAND_WRITTEN, "fit", "validate", "test", "predict"])
@@ -52,7 +52,7 @@ def test_every_command_has_the_shared_flags(command, capsys):
         main([command, *SUBCOMMAND.get(command, []), "--help"])
     text = capsys.readouterr().out
     assert "--quiet" in text
-    if command in ("play", "evaluate", "quickstart"):  # the commands that run a model
+    if command in ("play", "evaluate", "quickstart", "agent"):  # the commands that run a model
         assert "--device {auto,cpu,cuda}" in text
 
 
