@@ -43,6 +43,19 @@ def _mean_cov(features_sum: Tensor, cov_sum: Tensor, n: Tensor) -> tuple[Tensor,
     return mean, cov
 
 
+def fvd_from_features(real: Tensor, fake: Tensor) -> Tensor:
+    """FVD between two sets of clip features ``n f`` (at least 2 each): what
+    :class:`FrechetVideoDistance` computes from its sums, for callers that keep features per clip
+    (a bootstrap over clips)."""
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError(f"FVD needs at least 2 real and 2 generated clips, got {len(real)} and {len(fake)}.")
+    stats = []
+    for x in (real.double(), fake.double()):
+        n = torch.tensor(float(len(x)), dtype=torch.float64)
+        stats += _mean_cov(x.sum(dim=0), x.T @ x, n)
+    return _compute_fvd(*stats)
+
+
 class FrechetVideoDistance(Metric):
     """FVD between the clips passed with ``real=True`` and those with ``real=False``.
 
