@@ -10,7 +10,7 @@ from genie_lit.training import GenieCLI
 
 import lightning as L
 
-ALL_CONFIGS = sorted(CONFIGS.glob("*/*.yaml"))
+ALL_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "studies")  # studies: test_study.py
 
 
 def overlay_base(path):

@@ -124,12 +124,14 @@ class FrechetVideoDistance(Metric):
 
     @property
     def is_standard(self) -> bool:
-        """True only for I3D with weights loaded from a file: the number is comparable to published FVD."""
+        """True only for I3D with the published weights (file checked by SHA-256): the number is
+        comparable to published FVD."""
         return bool(getattr(self.feature_extractor, "is_standard", False))
 
     @property
     def log_name(self) -> str:
-        """Name to log the value under: ``"fvd"`` only when :attr:`is_standard`; ``"fvd_random_i3d"``
+        """Name to log the value under: ``"fvd"`` only when :attr:`is_standard` (the published I3D
+        weights, checked by hash); ``"fvd_custom_i3d"`` for another I3D weights file; ``"fvd_random_i3d"``
         for the weightless I3D; ``"fvd_custom_features"`` for an injected extractor that does not
         define its own ``log_name``."""
         return str(getattr(self.feature_extractor, "log_name", "fvd_custom_features"))
@@ -196,8 +198,8 @@ STANDARD_I3D_SIZE = 224  # the I3D input side of published FVD
 def build_fvd(weights: str | None, size: int = STANDARD_I3D_SIZE, num_frames: int = 16,
               ) -> tuple[FrechetVideoDistance, str]:
     """FVD that keeps its real statistics across resets, and the name to log it under:
-    ``fvd`` only with I3D weights from a file at the standard 224x224 input; ``fvd_random_i3d``
-    without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
+    ``fvd`` only with the published I3D weights (checked by hash) at the standard 224x224 input;
+    ``fvd_custom_i3d`` with any other weights file; ``fvd_random_i3d`` without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
     extractor = I3DFeatureExtractor(weights_path=weights, size=size, num_frames=num_frames)
     fvd = FrechetVideoDistance(feature_extractor=extractor, reset_real_features=False, num_frames=num_frames)
     name = fvd.log_name if size == STANDARD_I3D_SIZE else f"{fvd.log_name}_{size}px"
