@@ -139,6 +139,7 @@ class Runner:
                     "init_args": {"label": label, "every_n_steps": max(1, min(50, spec.steps // 10))}}
         args += ["--data.data_dir", str(self.data_dir), "--trainer.default_root_dir", str(folder),
                  "--trainer.max_steps", str(spec.steps), "--seed_everything", str(seed),
+                 "--trainer.enable_progress_bar", "false",  # StepProgress prints steps with an ETA instead
                  f"--trainer.callbacks+={json.dumps(progress)}", f"--trainer.callbacks+={MEASURES}"]
         if self.accelerator != "cpu":
             args += ["--trainer.accelerator", self.accelerator]
