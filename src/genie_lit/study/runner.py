@@ -16,6 +16,7 @@ resumes an unfinished run from its ``checkpoints/last.ckpt``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -69,8 +70,6 @@ def overlay_path(overlay: Overlay, out: Path) -> str:
     """A file for ``--config``: the overlay's own, or its inline YAML written under ``OUT/overlays``."""
     if overlay.path is not None:
         return str(overlay.path)
-    import hashlib
-
     text = overlay.text()
     path = out / "overlays" / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +142,8 @@ class Runner:
                  f"--trainer.callbacks+={json.dumps(progress)}", f"--trainer.callbacks+={MEASURES}"]
         if self.accelerator != "cpu":
             args += ["--trainer.accelerator", self.accelerator]
+            if not self.study.trainer:  # one GPU unless a trainer overlay (e.g. ddp.yaml) says otherwise
+                args += ["--trainer.devices", "1"]
         if spec.tokenizer_from:
             upstream = self.run_folder(variant, seed, spec.tokenizer_from) / "checkpoints" / "last.ckpt"
             args += ["--model.tokenizer_ckpt", str(upstream)]

@@ -38,7 +38,7 @@ import yaml
 PHASE_LINK = "tokenizer_from"  # a phase key naming the phase whose checkpoint is this phase's tokenizer
 EVALUATION_DEFAULTS = {"clips": 32, "clip_length": 16, "t": 4, "maskgit_steps": 8, "temperature": 1.0, "fvd": True,
                        "fvd_weights": None, "fvd_size": 224, "batch_size": 8, "seed": 0, "shots": 200,
-                       "bootstrap": 2000, "fvd_bootstrap": 200, "device": None}
+                       "bootstrap": 2000, "fvd_bootstrap": 200}
 RECORD_DEFAULTS = {"games": "boxing,pong,breakout", "episodes": 6, "steps": 300}
 
 

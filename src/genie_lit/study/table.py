@@ -135,6 +135,10 @@ def _seeds(entry: dict | None, digits: int) -> str:
     return f"{entry['mean']:.{digits}f} ({values})"
 
 
+def _millions(count: int | None) -> str:
+    return "n/a" if count is None else f"{count / 1e6:.2f}M"
+
+
 def _paper(figures: dict, key: str) -> str:
     value = figures.get(key)
     return "—" if value is None else str(value)
@@ -151,7 +155,7 @@ def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]
     for variant, row in table.items():
         memory = [v["peak_memory_gb"] for v in row["phases"].values() if v["peak_memory_gb"] is not None]
         versus = row.get("delta_psnr_vs_reference")
-        rows.append([variant, *[f"{(row['phases'][p]['parameters'] or 0) / 1e6:.2f}M" for p in phases],
+        rows.append([variant, *[_millions(row["phases"][p]["parameters"]) for p in phases],
                      f"{max(memory):.2f}" if memory else "n/a", f"{row['train_seconds'] / 60:.1f} min",
                      _pm(row.get("fvd"), 1), _pm(row.get("delta_psnr"), 2),
                      ("reference" if versus is None else
