@@ -79,7 +79,8 @@ def test_each_variants_tokenizer_feeds_its_own_world_and_trainer_overlays_come_l
     args = runner.fit_args("vit", 1, "world", runner.run_folder("vit", 1, "world"))
     configs = [Path(args[i + 1]).name for i, a in enumerate(args) if a == "--config"]
     assert configs == ["cotrain.yaml", "world.yaml", "world_phase.yaml", "cpu.yaml", "atari_data.yaml", "ddp.yaml"]
-    assert args[args.index("--model.tokenizer_ckpt") + 1] == str(tmp_path / "runs/vit/seed1/tokenizer/checkpoints/last.ckpt")
+    upstream = tmp_path / "runs" / "vit" / "seed1" / "tokenizer" / "checkpoints" / "last.ckpt"
+    assert args[args.index("--model.tokenizer_ckpt") + 1] == str(upstream)
     assert args[args.index("--seed_everything") + 1] == "1" and args[args.index("--trainer.max_steps") + 1] == "300"
     assert "--ckpt_path" not in args
     tokenizer = runner.fit_args("vit", 1, "tokenizer", tmp_path / "t")

@@ -199,7 +199,8 @@ def build_fvd(weights: str | None, size: int = STANDARD_I3D_SIZE, num_frames: in
               ) -> tuple[FrechetVideoDistance, str]:
     """FVD that keeps its real statistics across resets, and the name to log it under:
     ``fvd`` only with the published I3D weights (checked by hash) at the standard 224x224 input;
-    ``fvd_custom_i3d`` with any other weights file; ``fvd_random_i3d`` without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
+    ``fvd_custom_i3d`` with any other weights file; ``fvd_random_i3d`` without weights; a
+    ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
     extractor = I3DFeatureExtractor(weights_path=weights, size=size, num_frames=num_frames)
     fvd = FrechetVideoDistance(feature_extractor=extractor, reset_real_features=False, num_frames=num_frames)
     name = fvd.log_name if size == STANDARD_I3D_SIZE else f"{fvd.log_name}_{size}px"

@@ -92,7 +92,8 @@ def write_outputs(runner) -> tuple[Path, Path, Path | None]:
     curves = None
     if groups:
         try:
-            curves = plot_overlay(groups, runner.out / "curves.png", f"study {study.name}: mean over seeds, band = range")
+            title = f"study {study.name}: mean over seeds, band = range"
+            curves = plot_overlay(groups, runner.out / "curves.png", title)
         except ValueError:
             curves = None
     return table_json, table_md, curves

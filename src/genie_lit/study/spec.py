@@ -178,7 +178,8 @@ def load_study(path: str | Path, steps: dict[str, int] | None = None, seeds: lis
         raise StudyError(f"{path}: unknown evaluation setting(s) {', '.join(sorted(unknown_eval))}; allowed: "
                          f"{', '.join(EVALUATION_DEFAULTS)}")
     if evaluation["clip_length"] < evaluation["t"]:
-        raise StudyError(f"{path}: evaluation.clip_length ({evaluation['clip_length']}) must be >= t ({evaluation['t']})")
+        raise StudyError(f"{path}: evaluation.clip_length ({evaluation['clip_length']}) must be >= t "
+                         f"({evaluation['t']})")
     trainer_overlays = _overlays(raw.get("trainer"), base, "trainer")
     for extra in trainer or []:
         trainer_overlays += _overlays(str(Path(extra).resolve()), base, "--trainer")

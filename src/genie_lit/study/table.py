@@ -146,6 +146,7 @@ def _paper(figures: dict, key: str) -> str:
 
 def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]) -> str:
     figures = paper.get("figures") or {}
+    settings = study.get("evaluation") or {}
     fvd_name = next((r["fvd"]["name"] for r in table.values() if "fvd" in r), "fvd")
     phases = list(next(iter(table.values()))["phases"]) if table else []
     headers = ["variant", *[f"params ({p})" for p in phases], "peak memory GB", "train time", f"FVD ({fvd_name})",
@@ -165,9 +166,12 @@ def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]
                      *(_paper(figures.get(variant, {}), k) for k in ("fvd", "delta_psnr", "memory_gb"))])
     line = lambda cells: "| " + " | ".join(str(c) for c in cells) + " |"  # noqa: E731
     lines = [f"# Study: {study['name']}", "", line(headers), "|" + "---|" * len(headers), *map(line, rows), "",
+             f"Seeds {study.get('seeds')}; per seed {settings.get('clips')} held-out clips of "
+             f"{settings.get('clip_length')} real frames at most (FVD and Δ{settings.get('t')}PSNR), "
+             f"{settings.get('bootstrap')} bootstrap resamples ({settings.get('fvd_bootstrap')} for FVD).", "",
              "Ours: mean [95% interval] over seeds and held-out clips (two-level bootstrap); tokenizer PSNR and "
              "action NMI: mean (per seed). 'vs reference': the paired ΔtPSNR difference to the first variant; "
-             "'separated' when its interval excludes 0.",
+             "'separated' when its interval excludes 0.", "",
              f"Paper: {paper.get('source', 'no reference figures given')}. The paper's models, data and FVD features "
              "differ from ours: compare rankings, not values" + ("" if fvd_name == "fvd" else
                                                                  f"; our FVD is {fvd_name}, not standard FVD") + "."]
