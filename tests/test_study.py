@@ -90,6 +90,18 @@ def test_each_variants_tokenizer_feeds_its_own_world_and_trainer_overlays_come_l
     assert runner.fit_args("vit", 1, "tokenizer", tmp_path / "t")[-2:] == ["--ckpt_path", "last"]
 
 
+def test_the_study_eta_counts_the_runs_left_at_the_pace_of_finished_ones(tmp_path):
+    study = load_study(STUDY)
+    runner = Runner(study, tmp_path, "cpu")
+    plan = runner.plan()
+    assert runner.eta(plan) == ""  # nothing finished yet: no pace to go by
+    for variant, phase, seconds in (("pixels", "tokenizer", 10.0), ("pixels", "world", 30.0)):
+        runner.state.runs[study.run_key(variant, 0, phase)] = {"label": f"{variant}/seed0/{phase}", "done": True,
+                                                               "seconds": seconds, "folder": str(tmp_path)}
+    # left: the tokens world only (its tokenizer is the pixels one, shared and done)
+    assert runner.eta(plan) == " (study: about 30 s of training left, evaluations not counted)"
+
+
 # ---------------------------------------------------------------------------- intervals, no training
 
 

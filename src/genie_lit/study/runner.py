@@ -208,10 +208,26 @@ class Runner:
             f"{len(self.study.phases)} phase(s) = {len(plan)} runs (identical runs are shared); each run prints its "
             "ETA")
         for index, (variant, seed, phase) in enumerate(plan, 1):
-            say(f"run {index}/{len(plan)}")
+            say(f"run {index}/{len(plan)}" + self.eta(plan[index - 1:]))
             self.train(variant, seed, phase)
             if phase == self.study.phases[-1].name:
                 self.evaluate(variant, seed, device)
+
+    def eta(self, remaining: list[tuple[str, int, str]]) -> str:
+        """``", study ETA ..."``: the runs left (not done, not shared with a done one) at the mean wall
+        time of the finished runs of their phase; empty until a run of each phase left has finished."""
+        from genie_lit.callbacks.progress import format_duration
+
+        done: dict[str, list[float]] = {}
+        for entry in self.state.runs.values():
+            if entry.get("done"):
+                done.setdefault(entry["label"].rsplit("/", 1)[-1], []).append(entry["seconds"])
+        keys = {self.study.run_key(v, s, p): p for v, s, p in remaining
+                if not self.state.runs.get(self.study.run_key(v, s, p), {}).get("done")}
+        if not keys or any(p not in done for p in keys.values()):
+            return ""
+        left = sum(sum(done[p]) / len(done[p]) for p in keys.values())
+        return f" (study: about {format_duration(left)} of training left, evaluations not counted)"
 
     def results(self) -> dict[str, dict[int, dict[str, Any]]]:
         """``variant -> seed -> {"phases": {phase: run entry}, "eval": eval.json, "features": path}``."""
