@@ -102,6 +102,21 @@ def test_the_study_eta_counts_the_runs_left_at_the_pace_of_finished_ones(tmp_pat
     assert runner.eta(plan) == " (study: about 30 s of training left, evaluations not counted)"
 
 
+def test_a_run_folder_trained_with_other_settings_is_not_resumed_silently(tmp_path, capsys):
+    study = load_study(STUDY)
+    folder = tmp_path / "runs" / "pixels" / "seed0" / "tokenizer"
+    folder.mkdir(parents=True)
+    (folder / "run_key.txt").write_text("0123456789abcdef\n")  # e.g. before the study file was edited
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ep0.mp4").write_bytes(b"")  # the error comes before any video is read
+    assert main(["study", str(STUDY), "--out", str(tmp_path), "--data", str(tmp_path / "data"), "--device",
+                 "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder} holds a run of pixels/seed0/tokenizer with other settings" in err
+    assert study.run_key("pixels", 0, "tokenizer") != load_study(STUDY, {"tokenizer": 3}).run_key("pixels", 0,
+                                                                                                  "tokenizer")
+
+
 # ---------------------------------------------------------------------------- intervals, no training
 
 

@@ -162,9 +162,14 @@ class Runner:
         entry = self.state.runs.setdefault(key, {"label": label, "folder": str(folder), "seconds": 0.0,
                                                  "done": False})
         steps = self.study.phase(phase).steps
+        marker = folder / "run_key.txt"
+        if marker.is_file() and marker.read_text().strip() != key:
+            raise StudyError(f"{folder} holds a run of {label} with other settings (the study file, an overlay or "
+                             "--steps changed since); choose another --out, or delete that folder to train it again")
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(key + "\n")
         resumed = (folder / "checkpoints" / "last.ckpt").exists()
         say(f"{label}: training {steps} steps into {folder}" + (" (resuming from last.ckpt)" if resumed else ""))
-        folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "genie_lit", *self.fit_args(variant, seed, phase, folder)]
         (folder / "command.txt").write_text(" ".join(command) + "\n")
         begin = time.perf_counter()
@@ -187,18 +192,20 @@ class Runner:
 
     def evaluate(self, variant: str, seed: int, device: str) -> None:
         name = f"{variant}/seed{seed}"
-        if self.state.evaluations.get(name, {}).get("done"):
+        last = self.study.phases[-1].name
+        key = self.study.run_key(variant, seed, last)
+        entry = self.state.evaluations.get(name, {})
+        if entry.get("done") and entry.get("run_key") == key:
             return
         from genie_lit.study.evaluate import evaluate_run
 
-        last = self.study.phases[-1].name
         ckpt = self.run_folder(variant, seed, last) / "checkpoints" / "last.ckpt"
         folder = self.out / "eval" / variant / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         say(f"{name}: evaluating {ckpt} on held-out episodes ({self.study.evaluation['clips']} clips)")
         results = evaluate_run(ckpt, self.data_dir, self.study.evaluation, device, folder)
         (folder / "eval.json").write_text(json.dumps(results, indent=1))
-        self.state.evaluations[name] = {"done": True, "folder": str(folder)}
+        self.state.evaluations[name] = {"done": True, "folder": str(folder), "run_key": key}
         self.state.save()
 
     def run(self, device: str) -> None:

@@ -147,9 +147,10 @@ def _paper(figures: dict, key: str) -> str:
 def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]) -> str:
     figures = paper.get("figures") or {}
     settings = study.get("evaluation") or {}
-    fvd_name = next((r["fvd"]["name"] for r in table.values() if "fvd" in r), "fvd")
+    fvd_name = next((r["fvd"]["name"] for r in table.values() if "fvd" in r), None)
+    reference = next(iter(table), None)
     phases = list(next(iter(table.values()))["phases"]) if table else []
-    headers = ["variant", *[f"params ({p})" for p in phases], "peak memory GB", "train time", f"FVD ({fvd_name})",
+    headers = ["variant", *[f"params ({p})" for p in phases], "peak memory GB", "train time", f"FVD ({fvd_name})" if fvd_name else "FVD",
                "Δ4PSNR dB", "vs reference", "tokenizer PSNR dB", "action NMI", "paper FVD", "paper ΔtPSNR",
                "paper memory GB"]
     rows = []
@@ -157,9 +158,10 @@ def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]
         memory = [v["peak_memory_gb"] for v in row["phases"].values() if v["peak_memory_gb"] is not None]
         versus = row.get("delta_psnr_vs_reference")
         rows.append([variant, *[_millions(row["phases"][p]["parameters"]) for p in phases],
-                     f"{max(memory):.2f}" if memory else "n/a", f"{row['train_seconds'] / 60:.1f} min",
+                     f"{max(memory):.2f}" if memory else "n/a",
+                     f"{row['train_seconds'] / 60:.1f} min" if row["train_seconds"] else "n/a",
                      _pm(row.get("fvd"), 1), _pm(row.get("delta_psnr"), 2),
-                     ("reference" if versus is None else
+                     ("reference" if variant == reference else "n/a" if versus is None else
                       f"{versus['mean']:+.2f} [{versus['ci95'][0]:+.2f}, {versus['ci95'][1]:+.2f}]"
                       + (" separated" if versus["separated"] else " within noise")),
                      _seeds(row.get("tokenizer_psnr"), 2), _seeds(row.get("action_nmi"), 3),
@@ -173,7 +175,7 @@ def markdown(study: dict[str, Any], table: dict[str, Any], paper: dict[str, Any]
              "action NMI: mean (per seed). 'vs reference': the paired ΔtPSNR difference to the first variant; "
              "'separated' when its interval excludes 0.", "",
              f"Paper: {paper.get('source', 'no reference figures given')}. The paper's models, data and FVD features "
-             "differ from ours: compare rankings, not values" + ("" if fvd_name == "fvd" else
+             "differ from ours: compare rankings, not values" + ("" if fvd_name in (None, "fvd") else
                                                                  f"; our FVD is {fvd_name}, not standard FVD") + "."]
     return "\n".join(lines) + "\n"
 
