@@ -13,9 +13,9 @@ import pytest
 
 from conftest import CONFIGS, TINY
 from genie_lit.cli import main
-from genie_lit.study.runner import Runner
-from genie_lit.study.spec import StudyError, load_study, parse_steps
-from genie_lit.study.table import bootstrap, summarise
+from genie_lit.studies.runner import Runner
+from genie_lit.studies.spec import StudyError, load_study, parse_steps
+from genie_lit.studies.table import bootstrap, summarise
 
 STUDY = TINY / "study" / "tiny.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -260,13 +260,13 @@ def test_study_again_skips_finished_runs_and_resumes_an_unfinished_one(tiny_stud
     args = ["study", str(STUDY), "--out", str(out), "--data", str(study_data), "--device", "cpu"]
 
     killed = FakeFit(steps_done=1)  # the fit stops before its last step (Ctrl-C)
-    monkeypatch.setattr("genie_lit.study.runner.subprocess.run", killed)
+    monkeypatch.setattr("genie_lit.studies.runner.subprocess.run", killed)
     assert main(args) == 130
     assert len(killed.commands) == 1 and not json.loads((out / "study.json").read_text())["runs"][key]["done"]
 
     capsys.readouterr()
     finished = FakeFit(steps_done=2)
-    monkeypatch.setattr("genie_lit.study.runner.subprocess.run", finished)
+    monkeypatch.setattr("genie_lit.studies.runner.subprocess.run", finished)
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "pixels/seed0/tokenizer: done, skipped" in printed and "pixels/seed0/world: done, skipped" in printed

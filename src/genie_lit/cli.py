@@ -20,7 +20,7 @@ COMMANDS = {
     "evaluate": ("genie_lit.evaluation.cli", "tokenizer, latent-action and controllability metrics on held-out "
                  "episodes"),
     "curves": ("genie_lit.curves", "plot FVD / ΔtPSNR / loss curves of a run folder to PNG"),
-    "study": ("genie_lit.study", "ablation study: variants x seeds trained, evaluated, tabled beside the paper"),
+    "study": ("genie_lit.studies", "ablation study: variants x seeds trained, evaluated, tabled beside the paper"),
     "quickstart": ("genie_lit.quickstart", "record data, train tokenizer and world, evaluate, write a report"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")

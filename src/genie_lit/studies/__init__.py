@@ -1,10 +1,10 @@
 """``genie-lit study STUDY.yaml --out DIR``: an ablation as one command (Bruce et al., 2024, Tables 2 and 3).
 
-A study (:mod:`genie_lit.study.spec`) names a base config per training phase, variants as YAML
+A study (:mod:`genie_lit.studies.spec`) names a base config per training phase, variants as YAML
 overlays, seeds and step budgets. Every variant x seed runs through ``genie-lit fit``
-(:mod:`genie_lit.study.runner`), phases chained (a tokenizer variant's checkpoint feeds its world),
-then is evaluated on held-out episodes (:mod:`genie_lit.study.evaluate`). The command writes
-``DIR/table.md`` and ``DIR/table.json`` (:mod:`genie_lit.study.table`: our figures with 95%
+(:mod:`genie_lit.studies.runner`), phases chained (a tokenizer variant's checkpoint feeds its world),
+then is evaluated on held-out episodes (:mod:`genie_lit.studies.evaluate`). The command writes
+``DIR/table.md`` and ``DIR/table.json`` (:mod:`genie_lit.studies.table`: our figures with 95%
 intervals over seeds and clips, the paper's beside them) and ``DIR/curves.png`` (FVD and ΔtPSNR
 against step, one colour per variant, a band over seeds). Run it again after a kill: finished runs
 are skipped, an unfinished one resumes from its last checkpoint.
@@ -44,14 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from genie_lit.study.spec import StudyError
+    from genie_lit.studies.spec import StudyError
 
     return run_command(build_parser(), _run, argv, errors=lambda: (StudyError, FileNotFoundError),
                        on_interrupt=lambda args: f"interrupted: run the same command again to continue in {args.out}")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from genie_lit.study.spec import StudyError, load_study, parse_steps
+    from genie_lit.studies.spec import StudyError, load_study, parse_steps
 
     try:
         seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.data is not None:
         study.data_dir = args.data.resolve()
     device = resolve_device(args.device)
-    from genie_lit.study.runner import Runner, say
+    from genie_lit.studies.runner import Runner, say
 
     runner = Runner(study, args.out, "gpu" if device.type == "cuda" else "cpu", quiet=args.quiet)
     if not args.table_only:
@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
 def write_outputs(runner) -> tuple[Path, Path, Path | None]:
     """``table.json``, ``table.md`` and ``curves.png`` of the runs finished so far."""
     from genie_lit.curves import plot_overlay, read_curves
-    from genie_lit.study.table import summarise, write_table
+    from genie_lit.studies.table import summarise, write_table
 
     study = runner.study
     table = summarise(runner.results(), study.evaluation)

@@ -4,7 +4,7 @@ Built from the parts of ``genie-lit evaluate`` (:mod:`genie_lit.evaluation`): th
 split, clips, tokenizer reconstruction metrics, latent-action NMI against the recorded true actions
 and the same rollouts (:func:`~genie_lit.models.world.rollout_pair`). What differs is what is kept:
 ΔtPSNR (Bruce et al., 2024, §3) per clip, and the I3D features of each real and generated clip,
-so that the table can give a 95% interval over seeds *and* clips (:mod:`genie_lit.study.table`).
+so that the table can give a 95% interval over seeds *and* clips (:mod:`genie_lit.studies.table`).
 
 FVD is computed on clips of ``clip_length`` real frames (16 by default, the standard I3D input),
 rolled out from their first frame; never on shorter clips padded by repetition.

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from genie_lit.quickstart.pipeline import has_videos, packaged_config
-from genie_lit.study.spec import Overlay, Study, StudyError, describe
+from genie_lit.studies.spec import Overlay, Study, StudyError, describe
 
 STATE_FILE = "study.json"
-FORMAT = "genie_lit.study/1"
-MEASURES = "genie_lit.study.measure.RunMeasures"
+FORMAT = "genie_lit.studies/1"
+MEASURES = "genie_lit.studies.measure.RunMeasures"
 
 
 def say(message: str) -> None:
@@ -197,7 +197,7 @@ class Runner:
         entry = self.state.evaluations.get(name, {})
         if entry.get("done") and entry.get("run_key") == key:
             return
-        from genie_lit.study.evaluate import evaluate_run
+        from genie_lit.studies.evaluate import evaluate_run
 
         ckpt = self.run_folder(variant, seed, last) / "checkpoints" / "last.ckpt"
         folder = self.out / "eval" / variant / f"seed{seed}"

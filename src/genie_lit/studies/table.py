@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from genie_lit.study.evaluate import FEATURES_FILE
+from genie_lit.studies.evaluate import FEATURES_FILE
 
 FORMAT = "genie_lit.study_table/1"
 RESAMPLING_SEED = 0
