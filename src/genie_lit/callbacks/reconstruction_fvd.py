@@ -57,7 +57,7 @@ class ReconstructionFVD(ValidationClipsCallback):
         self.fvd_name = ""
         self._real = RealStatistics()
         self._log_fvd = FVDLogger()
-        self._long: ClipDataset | None = None
+        self._long: tuple[ClipDataset, ClipDataset] | None = None  # (validation set, its 16-frame clips)
 
     def long_clips(self, trainer: L.Trainer) -> ClipDataset | None:
         """Clips of ``fvd_num_frames`` real frames from the validation files, when the validation
@@ -65,9 +65,11 @@ class ReconstructionFVD(ValidationClipsCallback):
         base = validation_dataset(trainer)
         if not isinstance(base, ClipDataset) or base.clip_length >= self.fvd_num_frames:
             return None
-        if self._long is None:
-            self._long = ClipDataset(base.videos, self.fvd_num_frames, base.resolution, base.fps, None, base.games)
-        return self._long if len(self._long) >= 2 else None
+        if self._long is None or self._long[0] is not base:  # built once per validation set
+            self._long = (base, ClipDataset(base.videos, self.fvd_num_frames, base.resolution, base.fps, None,
+                                            base.games))
+        long = self._long[1]
+        return long if len(long) >= 2 else None
 
     def num_clips(self, trainer: L.Trainer) -> int:
         long = self.long_clips(trainer)
