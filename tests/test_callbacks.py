@@ -104,16 +104,17 @@ def test_cotraining_run_logs_fvd_and_delta_psnr_to_csv_and_tensorboard_and_write
     assert (image.width, image.height) == (6 * 64 + 5 * 2, 8 * 64 + 7 * 2)  # a row per action, a column per frame
 
 
-def test_fvd_is_logged_as_val_fvd_only_with_an_i3d_weights_file(video_dir, tokenizer_ckpt, world_ckpt, tmp_path):
+def test_an_i3d_weights_file_that_is_not_the_published_one_is_logged_as_custom(video_dir, tokenizer_ckpt, world_ckpt,
+                                                                              tmp_path):
     weights = tmp_path / "i3d_state_dict.pt"
-    # a weights file in the piergiaj format that is not the package's own random network: the name follows
-    # the source (a file the user vouches for), as nothing can verify it without the published weights
+    # a weights file in the piergiaj format, random weights: loadable, but its hash is not the published
+    # Kinetics-400 I3D's, so the value is not called standard FVD
     torch.save(InceptionI3d().state_dict(), weights)
     values = validate_world(video_dir, tokenizer_ckpt, world_ckpt, tmp_path / "run", ROLLOUT,
                             "--trainer.callbacks.max_clips", "2", "--trainer.callbacks.maskgit_steps", "1",
                             "--trainer.callbacks.fvd_weights", str(weights),
                             "--trainer.callbacks.fvd_num_frames", str(I3D_MIN_FRAMES))
-    assert "val/fvd" in values and "val/fvd_random_i3d" not in values
+    assert "val/fvd_custom_i3d" in values and "val/fvd" not in values and "val/fvd_random_i3d" not in values
     assert set(FOUR) <= set(values)
 
 
@@ -225,16 +226,30 @@ class IdentityTokenizer(L.LightningModule):
 
 
 def test_reconstruction_fvd_of_a_perfect_tokenizer_is_zero_and_real_clips_are_encoded_once(video_dir, tmp_path):
+    """Validation clips of 4 frames: FVD still sees 16 real frames per clip, cut from the same
+    validation files (2 files of 24 frames: one 16-frame clip each), never a padded clip."""
     callback = ReconstructionFVD(max_clips=4, fvd_size=64)
     data = VideoDataModule(str(video_dir), clip_length=4, val_fraction=0.5, batch_size=2)
     trainer = L.Trainer(accelerator="cpu", logger=False, callbacks=[callback], default_root_dir=tmp_path,
                         enable_progress_bar=False, enable_model_summary=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    seen = []
+    extractor_forward = type(callback).setup
+
+    def setup_and_watch(self, trainer, pl_module, stage):
+        extractor_forward(self, trainer, pl_module, stage)
+        original = self.fvd.feature_extractor.forward
+        self.fvd.feature_extractor.forward = lambda videos: (seen.append(videos.shape[1]), original(videos))[1]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for _ in range(2):
-            metrics = trainer.validate(IdentityTokenizer(), data)[0]
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(ReconstructionFVD, "setup", setup_and_watch)
+                metrics = trainer.validate(IdentityTokenizer(), data)[0]
             assert metrics["val/recon_fvd_random_i3d_64px"] == pytest.approx(0.0, abs=1e-3)
-    assert int(callback.fvd.real_features_num_samples) == 4  # kept from the first validation, not added again
+    assert not any("padded" in str(w.message) for w in caught)
+    assert seen and set(seen) == {16}  # every clip given to I3D holds 16 real frames
+    assert int(callback.fvd.real_features_num_samples) == 2  # kept from the first validation, not added again
     assert int(callback.fvd.fake_features_num_samples) == 0  # reset after logging
 
 

@@ -11,7 +11,8 @@ from genie_lit.training import GenieCLI
 import lightning as L
 
 SCALE_PRESETS = sorted(CONFIGS.glob("scale/*.yaml"))  # model sections of other sizes: tests/test_scale.py
-ALL_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p not in SCALE_PRESETS)
+# studies: tests/test_study.py
+ALL_CONFIGS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p not in SCALE_PRESETS and p.parent.name != "studies")
 
 
 def overlay_base(path):

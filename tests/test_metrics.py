@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import warnings
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 from features import MeanColourFeatures
 from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance, I3DFeatureExtractor, InceptionI3d
 from genie_lit.metrics import i3d as i3d_module
-from genie_lit.metrics.fvd import _compute_fvd
+from genie_lit.metrics.fvd import _compute_fvd, build_fvd
 
 SMALL = 32  # I3D frame side in tests; the architecture allows it (the final pool is clipped)
 
@@ -129,10 +130,9 @@ def test_extractor_is_frozen_and_not_in_state_dict():
 
 
 def test_log_names_follow_where_the_features_come_from(tmp_path, random_i3d):
-    """Only a weights file the user supplies (meant to be the published Kinetics-400 I3D; the file
-    cannot be verified without the published weights, which are never downloaded) is logged as
-    plain ``fvd``. The package's own seeded initialisation, even saved to a file, is not published
-    weights: a file that holds exactly it is refused as such."""
+    """Only the published Kinetics-400 I3D, recognised by its file's SHA-256, is logged as plain
+    ``fvd``. Any other weights file, even a loadable random state dict, is ``fvd_custom_i3d``; the
+    package's own seeded initialisation, even saved to a file, is ``fvd_random_i3d``."""
     user_file = tmp_path / "i3d.pt"
     state = {k: v.clone() for k, v in random_i3d.network.state_dict().items()}
     state["Conv3d_1a_7x7.conv3d.weight"] *= 1.01  # any weights other than the package's own initialisation
@@ -143,10 +143,43 @@ def test_log_names_follow_where_the_features_come_from(tmp_path, random_i3d):
     from_file = FrechetVideoDistance(weights_path=user_file)
     custom = FrechetVideoDistance(feature_extractor=MeanColourFeatures())
     assert (random_default.is_standard, random_default.log_name) == (False, "fvd_random_i3d")
-    assert (from_file.is_standard, from_file.log_name) == (True, "fvd")
+    assert (from_file.is_standard, from_file.log_name) == (False, "fvd_custom_i3d")
+    assert build_fvd(str(user_file), size=SMALL)[1] == f"fvd_custom_i3d_{SMALL}px"
     assert (custom.is_standard, custom.log_name) == (False, "fvd_custom_features")
     with pytest.raises(ValueError, match="not both"):
         FrechetVideoDistance(feature_extractor=MeanColourFeatures(), weights_path=user_file)
+
+
+def test_only_a_file_with_a_known_published_hash_is_standard_fvd(tmp_path, random_i3d, monkeypatch):
+    """The label follows the file's bytes: registering this file's SHA-256 as published makes it
+    ``fvd``; one changed weight gives another hash and ``fvd_custom_i3d`` again."""
+    path = tmp_path / "published.pt"
+    state = {k: v.clone() for k, v in random_i3d.network.state_dict().items()}
+    state["Conv3d_1a_7x7.conv3d.weight"] *= 1.01  # not the package's own seeded initialisation
+    torch.save(state, path)
+    digest = i3d_module.file_sha256(path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert i3d_module.KNOWN_I3D_SHA256 == {}  # no hash ships until it is checked against the published file
+    monkeypatch.setitem(i3d_module.KNOWN_I3D_SHA256, digest, "test stand-in for the published weights")
+    known = I3DFeatureExtractor(weights_path=path, size=SMALL)
+    assert (known.is_standard, known.log_name, known.weights_sha256) == (True, "fvd", digest)
+    assert FrechetVideoDistance(weights_path=path).log_name == "fvd"
+    state["logits.conv3d.bias"] += 1e-3
+    torch.save(state, path)
+    changed = I3DFeatureExtractor(weights_path=path, size=SMALL)
+    assert (changed.is_standard, changed.log_name) == (False, "fvd_custom_i3d")
+
+
+def test_fvd_from_features_equals_the_metric(random_i3d):
+    from genie_lit.metrics.fvd import fvd_from_features
+
+    real, fake = torch.randn(9, 5, dtype=torch.float64), torch.randn(7, 5, dtype=torch.float64) + 0.3
+    metric = FrechetVideoDistance(feature_extractor=FlatFeatures(5))
+    metric.update(real.reshape(-1, 1, 1, 1, 5), real=True)
+    metric.update(fake.reshape(-1, 1, 1, 1, 5), real=False)
+    assert fvd_from_features(real, fake).item() == pytest.approx(metric.compute().item(), rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2"):
+        fvd_from_features(real[:1], fake)
 
 
 # ---------------------------------------------------------------------------------------------- I3D
@@ -226,7 +259,7 @@ def test_torchscript_files_load_with_the_stylegan_v_call_or_a_plain_call(tmp_pat
     scripted = torch.jit.script(StyleGANVLikeI3D())
     scripted.save(str(tmp_path / "i3d_torchscript.pt"))
     loaded = I3DFeatureExtractor(weights_path=tmp_path / "i3d_torchscript.pt", size=SMALL)
-    assert loaded.weights_format == "torchscript" and loaded.log_name == "fvd"
+    assert loaded.weights_format == "torchscript" and loaded.log_name == "fvd_custom_i3d"  # not the published hash
     x = torch.nn.functional.interpolate(videos.flatten(0, 1), size=(SMALL, SMALL), mode="bilinear")
     expected = scripted.proj((x * 2 - 1).mean(dim=(2, 3)).reshape(2, 16, 3).mean(1))
     torch.testing.assert_close(loaded(videos), expected)

@@ -22,6 +22,7 @@ COMMANDS = {
                  "episodes"),
     "curves": ("genie_lit.curves", "plot FVD / ΔtPSNR / loss curves of a run folder to PNG"),
     "agent": ("genie_lit.agents.cli", "agents from expert video: play the real game with a behaviour-cloned policy"),
+    "study": ("genie_lit.studies", "ablation study: variants x seeds trained, evaluated, tabled beside the paper"),
     "quickstart": ("genie_lit.quickstart", "record data, train tokenizer and world, evaluate, write a report"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")

@@ -7,6 +7,11 @@ hold only some names (training and validation values are logged at different tim
 curve is the non-empty cells of its column against ``step``. Writes a PNG with one panel per
 group of curves that the run logged. matplotlib is an optional extra: ``pip install
 'genie-lit[plot]'``.
+
+With several runs (``genie-lit curves LABEL=DIR LABEL=DIR ...``) the runs are overlaid: one colour
+per label, the mean over the runs that share a label as a line and their range as a band (the
+seeds of one variant), on the FVD and ΔtPSNR panels (or ``--metrics``). ``genie-lit study`` draws
+its ``curves.png`` the same way (:func:`plot_overlay`).
 """
 
 from __future__ import annotations
@@ -94,13 +99,7 @@ def select_panels(curves: Curves, metrics: Sequence[str] | None) -> list[tuple[s
 
 def plot(curves: Curves, panels: list[tuple[str, list[str], bool]], out: Path, title: str) -> Path:
     """Draw the panels in a grid of two columns and save a PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError("genie-lit curves needs matplotlib: pip install 'genie-lit[plot]'") from err
+    plt = _pyplot()
     columns = 1 if len(panels) == 1 else 2
     rows = math.ceil(len(panels) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.4 * rows), squeeze=False)
@@ -124,11 +123,100 @@ def plot(curves: Curves, panels: list[tuple[str, list[str], bool]], out: Path, t
     return out
 
 
+# overlay panels: (title, the first column of a run that matches)
+OVERLAY_PANELS: list[tuple[str, Callable[[str], bool]]] = [
+    ("FVD (lower is better)", lambda n: n.startswith("val/fvd")),
+    ("ΔtPSNR (dB, higher: more controllable)", lambda n: n == "val/delta_psnr"),
+]
+
+
+def band(runs: list[list[tuple[float, float]]]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``(steps, mean, low, high)`` over the runs at the steps that every run logged (the union of
+    steps when the runs share none, each step over the runs that have it)."""
+    tables = [dict(run) for run in runs]
+    common = set.intersection(*(set(t) for t in tables)) or set.union(*(set(t) for t in tables))
+    steps = sorted(common)
+    values = [[t[s] for t in tables if s in t] for s in steps]
+    return (steps, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values])
+
+
+def overlay_series(groups: dict[str, list[Curves]], metrics: Sequence[str] | None = None
+                   ) -> list[tuple[str, dict[str, list[list[tuple[float, float]]]]]]:
+    """Panels ``(title, {label: [one curve per run]})`` for :func:`plot_overlay`; a run contributes
+    its first column matching the panel (e.g. ``val/fvd_random_i3d``) or the named metric."""
+    wanted = [(m, (lambda n, m=m: n == m)) for m in metrics] if metrics else OVERLAY_PANELS
+    panels = []
+    for title, match in wanted:
+        series: dict[str, list[list[tuple[float, float]]]] = {}
+        for label, runs in groups.items():
+            for curves in runs:
+                name = next((n for n in sorted(curves) if match(n)), None)
+                if name is not None:
+                    series.setdefault(label, []).append(curves[name])
+        if series:
+            panels.append((title, series))
+    if not panels:
+        names = sorted({n for runs in groups.values() for c in runs for n in c})
+        raise ValueError(f"none of the runs logged {', '.join(metrics) if metrics else 'FVD or ΔtPSNR'}; "
+                         f"they have: {', '.join(names) or 'no values'}")
+    return panels
+
+
+def plot_overlay(groups: dict[str, list[Curves]], out: Path, title: str, metrics: Sequence[str] | None = None) -> Path:
+    """One panel per metric, one colour per label: mean over its runs, band from min to max."""
+    panels = overlay_series(groups, metrics)
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (panel_title, series) in zip(axes.flat, panels):
+        for k, label in enumerate(groups):
+            if label not in series:
+                continue
+            steps, mean, low, high = band(series[label])
+            colour = colours[k % len(colours)]
+            runs = len(series[label])
+            ax.plot(steps, mean, color=colour, marker="o" if len(steps) < 30 else None, markersize=3,
+                    label=f"{label} ({runs} run{'s' if runs > 1 else ''})")
+            if runs > 1:
+                ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("genie-lit curves needs matplotlib: pip install 'genie-lit[plot]'") from err
+    return plt
+
+
+def parse_run(text: str) -> tuple[str, Path]:
+    """``LABEL=DIR`` -> ``(LABEL, DIR)``; a bare ``DIR`` is labelled by its path."""
+    label, sep, folder = text.partition("=")
+    return (label, Path(folder)) if sep and label and not Path(text).exists() else (text, Path(text))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = new_parser("curves", "Plot FVD, ΔtPSNR, action NMI, losses and token accuracy of a run from its "
-                        "metrics.csv.")
-    parser.add_argument("logdir", type=Path, help="run folder holding metrics.csv (trainer.default_root_dir)")
-    parser.add_argument("--out", type=Path, default=None, help="PNG to write (default: LOGDIR/curves.png)")
+                        "metrics.csv, or overlay several runs.",
+                        "overlay: genie-lit curves st=runs/st/seed0 st=runs/st/seed1 vit=runs/vit/seed0 --out cmp.png\n"
+                        "  one colour per label; runs sharing a label are drawn as their mean and a band (min to max).")
+    parser.add_argument("logdir", nargs="+", metavar="[LABEL=]LOGDIR",
+                        help="run folder holding metrics.csv (trainer.default_root_dir); several: overlay them")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="PNG to write (default: LOGDIR/curves.png; curves_overlay.png here for several runs)")
     parser.add_argument("--metrics", default=None,
                         help="comma-separated names to plot, one panel each (e.g. val/fvd,val/delta_psnr)")
     return parser
@@ -140,7 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    path = find_metrics_csv(args.logdir)
+    runs = [parse_run(text) for text in args.logdir]
+    if len(runs) > 1 or runs[0][0] != args.logdir[0]:
+        groups: dict[str, list[Curves]] = {}
+        for label, folder in runs:
+            groups.setdefault(label, []).append(read_curves(find_metrics_csv(folder)))
+        print(plot_overlay(groups, args.out or Path("curves_overlay.png"), "; ".join(groups), metrics))
+        return 0
+    path = find_metrics_csv(runs[0][1])
     curves = read_curves(path)
     panels = select_panels(curves, metrics)
     folder = path.parent

@@ -43,6 +43,19 @@ def _mean_cov(features_sum: Tensor, cov_sum: Tensor, n: Tensor) -> tuple[Tensor,
     return mean, cov
 
 
+def fvd_from_features(real: Tensor, fake: Tensor) -> Tensor:
+    """FVD between two sets of clip features ``n f`` (at least 2 each): what
+    :class:`FrechetVideoDistance` computes from its sums, for callers that keep features per clip
+    (a bootstrap over clips)."""
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError(f"FVD needs at least 2 real and 2 generated clips, got {len(real)} and {len(fake)}.")
+    stats = []
+    for x in (real.double(), fake.double()):
+        n = torch.tensor(float(len(x)), dtype=torch.float64)
+        stats += _mean_cov(x.sum(dim=0), x.T @ x, n)
+    return _compute_fvd(*stats)
+
+
 class FrechetVideoDistance(Metric):
     """FVD between the clips passed with ``real=True`` and those with ``real=False``.
 
@@ -111,12 +124,14 @@ class FrechetVideoDistance(Metric):
 
     @property
     def is_standard(self) -> bool:
-        """True only for I3D with weights loaded from a file: the number is comparable to published FVD."""
+        """True only for I3D with the published weights (file checked by SHA-256): the number is
+        comparable to published FVD."""
         return bool(getattr(self.feature_extractor, "is_standard", False))
 
     @property
     def log_name(self) -> str:
-        """Name to log the value under: ``"fvd"`` only when :attr:`is_standard`; ``"fvd_random_i3d"``
+        """Name to log the value under: ``"fvd"`` only when :attr:`is_standard` (the published I3D
+        weights, checked by hash); ``"fvd_custom_i3d"`` for another I3D weights file; ``"fvd_random_i3d"``
         for the weightless I3D; ``"fvd_custom_features"`` for an injected extractor that does not
         define its own ``log_name``."""
         return str(getattr(self.feature_extractor, "log_name", "fvd_custom_features"))
@@ -183,8 +198,9 @@ STANDARD_I3D_SIZE = 224  # the I3D input side of published FVD
 def build_fvd(weights: str | None, size: int = STANDARD_I3D_SIZE, num_frames: int = 16,
               ) -> tuple[FrechetVideoDistance, str]:
     """FVD that keeps its real statistics across resets, and the name to log it under:
-    ``fvd`` only with I3D weights from a file at the standard 224x224 input; ``fvd_random_i3d``
-    without weights; a ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
+    ``fvd`` only with the published I3D weights (checked by hash) at the standard 224x224 input;
+    ``fvd_custom_i3d`` with any other weights file; ``fvd_random_i3d`` without weights; a
+    ``_{size}px`` suffix for any other I3D input size (not comparable either)."""
     extractor = I3DFeatureExtractor(weights_path=weights, size=size, num_frames=num_frames)
     fvd = FrechetVideoDistance(feature_extractor=extractor, reset_real_features=False, num_frames=num_frames)
     name = fvd.log_name if size == STANDARD_I3D_SIZE else f"{fvd.log_name}_{size}px"

@@ -15,10 +15,17 @@ a port of the TF-Hub ``i3d-kinetics-400/1`` module used by the reference FVD cod
 :class:`I3DFeatureExtractor` is the FVD feature extractor: ``b t c h w`` video in [0, 1] ->
 ``b 400`` features. Nothing is ever downloaded: without a weights file the network is randomly
 initialised from a fixed seed, the extractor warns once per process, and ``is_standard`` is False.
+
+Which weights make FVD comparable to published numbers is decided by the file's SHA-256, never by
+its format: only a file whose hash is in :data:`KNOWN_I3D_SHA256` (the published Kinetics-400 I3D
+weights, hashes documented in the README section "FVD and the I3D weights") gives ``fvd``; any
+other loadable file gives ``fvd_custom_i3d``, and the package's own seeded random network (saved
+to a file or not) ``fvd_random_i3d``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -34,6 +41,12 @@ ACCEPTED_FORMATS = (
     "(2) a TorchScript I3D module (e.g. StyleGAN-V's i3d_torchscript.pt) mapping 'b c t h w' video "
     "in [-1, 1] to features"
 )
+# SHA-256 of I3D weight files known to be the published Kinetics-400 network -> what the file is.
+# Empty until a hash has been checked against the published file itself: this package cannot
+# download it, and an unchecked hash would label arbitrary weights as standard. Add an entry only
+# after computing `sha256sum` of the file from its publisher (see the README section "FVD and the
+# I3D weights"); a caller may also pass ``known_sha256`` to :class:`I3DFeatureExtractor`.
+KNOWN_I3D_SHA256: dict[str, str] = {}
 MIN_FRAMES = 9  # fewer frames leave the final 2-frame temporal average pool with nothing to pool
 
 # name -> (input channels, widths of branch 0, 1a, 1b, 2a, 2b, 3b); Carreira & Zisserman Fig. 3.
@@ -242,6 +255,15 @@ def load_i3d(path: str | os.PathLike) -> tuple[nn.Module, str]:
     return network, "state_dict"
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def fit_clip_length(videos: Tensor, num_frames: int) -> Tensor:
     """``b t c h w`` -> ``b num_frames c h w``: the first ``num_frames`` frames, or, for a shorter
     clip, the clip followed by copies of its last frame (no temporal resampling, which would change
@@ -266,16 +288,20 @@ class I3DFeatureExtractor(nn.Module):
         size: frame side fed to I3D; 224 is the standard. Smaller sizes only serve tests.
         num_frames: frames per clip fed to I3D (16 standard, at least 9).
         seed: seed of the random network when ``weights_path`` is None.
+        known_sha256: hashes of weight files that count as the published I3D (default:
+            :data:`KNOWN_I3D_SHA256`); only such a file makes :attr:`is_standard` True.
     """
 
     num_features = 400
 
     def __init__(self, weights_path: str | os.PathLike | None = None, size: int = 224, num_frames: int = 16,
-                 seed: int = 0) -> None:
+                 seed: int = 0, known_sha256: Mapping[str, str] | None = None) -> None:
         super().__init__()
         if num_frames < MIN_FRAMES:
             raise ValueError(f"I3D needs at least {MIN_FRAMES} frames per clip, got num_frames={num_frames}.")
         self.size, self.num_frames, self.weights_path = size, num_frames, weights_path
+        self.weights_sha256: str | None = None
+        self.known_as: str | None = None
         if weights_path is None:
             with torch.random.fork_rng(devices=[]):  # default init draws from the global RNG: restore it
                 self.network: nn.Module = InceptionI3d().reset_parameters_seeded(seed)
@@ -283,6 +309,8 @@ class I3DFeatureExtractor(nn.Module):
             _warn_random_weights_once()
         else:
             self.network, self.weights_format = load_i3d(weights_path)
+            self.weights_sha256 = file_sha256(weights_path)
+            self.known_as = dict(KNOWN_I3D_SHA256 if known_sha256 is None else known_sha256).get(self.weights_sha256)
             if isinstance(self.network, InceptionI3d) and self.network.is_seeded_initialisation(seed):
                 self.weights_format = "random"  # a file of the package's own random network
                 _warn_random_weights_once()
@@ -292,14 +320,16 @@ class I3DFeatureExtractor(nn.Module):
 
     @property
     def is_standard(self) -> bool:
-        """True when I3D weights were loaded from a file and are not the package's own seeded random
-        network (a file cannot be checked against the published Kinetics-400 weights, which are
-        never downloaded: the user vouches for it). Only then is FVD comparable to papers."""
-        return self.weights_format != "random"
+        """True only when the weights file's SHA-256 is that of the published Kinetics-400 I3D
+        (:data:`KNOWN_I3D_SHA256`). Only then is FVD comparable to papers."""
+        return self.weights_format != "random" and self.known_as is not None
 
     @property
     def log_name(self) -> str:
-        return "fvd" if self.is_standard else "fvd_random_i3d"
+        """``fvd`` (published weights), ``fvd_custom_i3d`` (any other file) or ``fvd_random_i3d``."""
+        if self.weights_format == "random":
+            return "fvd_random_i3d"
+        return "fvd" if self.is_standard else "fvd_custom_i3d"
 
     def train(self, mode: bool = True) -> I3DFeatureExtractor:
         return super().train(False)  # a frozen feature network: batch norm always uses its statistics
