@@ -72,6 +72,8 @@ class Genie(torch.nn.Module):
         state = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("tokenizer.")}
         cotrain = build_from_checkpoint({**checkpoint, "state_dict": state}, GenieCoTraining, path, "world checkpoint")
         world = cls(freeze(tokenizer), freeze(cotrain.lam), freeze(cotrain.dynamics), **kwargs)
+        if world.lam.input_type == "tokens":  # a token-input LAM reads the world's own tokenizer
+            world.lam.attach_tokenizer(world.tokenizer)
         return world.to(map_location)
 
     # ------------------------------------------------------------------------ properties

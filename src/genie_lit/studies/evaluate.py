@@ -54,8 +54,6 @@ def evaluate_run(ckpt: Path, data_dir: Path, settings: dict[str, Any], device: s
         results["seconds"] = round(time.perf_counter() - started, 2)
         return results
     world = model
-    if getattr(world.lam, "input_type", "pixels") == "tokens":  # a token-input LAM reads the world's tokenizer
-        world.lam.attach_tokenizer(world.tokenizer)
     fvd = extractor = None
     if settings["fvd"]:
         fvd, results["fvd_name"] = build_fvd(settings["fvd_weights"], settings["fvd_size"], length)
