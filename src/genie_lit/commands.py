@@ -5,6 +5,8 @@
 - The same exit codes: 0 success, 2 usage error (argparse prints the usage and the message),
   1 runtime error with one line ``genie-lit <command>: error: <what is wrong and the fix>``,
   130 interrupted.
+- The same state file for a resumable command (quickstart, study): :func:`read_state` checks its
+  format, :func:`write_state` replaces it atomically, so a kill never leaves half a file.
 
 This module imports nothing heavy (no torch, no Lightning), so ``--help`` of every command is
 fast: a command imports torch and its models inside its ``run`` function, after parsing.
@@ -15,9 +17,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from genie_lit import __version__
@@ -28,6 +32,29 @@ DEVICES = ("auto", "cpu", "cuda")
 
 class CommandError(RuntimeError):
     """A runtime error a user can fix; the command prints its message as one line and exits 1."""
+
+
+def read_state(path: Path, fmt: str, command: str, error: type[Exception]) -> dict[str, Any] | None:
+    """The JSON state of a resumable ``genie-lit <command>`` run (``None`` when there is none yet);
+    ``error`` names a file that is not JSON or was written by another version."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise error(f"{path} is not valid JSON ({err}); delete it to start the {command} afresh") from err
+    if data.get("format") != fmt:
+        raise error(f"{path} was not written by this version of genie-lit {command}; choose another --out "
+                    "or delete the file")
+    return data
+
+
+def write_state(path: Path, fmt: str, **fields: Any) -> None:
+    """Write ``{"format": fmt, **fields}`` to ``path`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"format": fmt, **fields}, indent=1))
+    tmp.replace(path)
 
 
 def device_name(value: str) -> str:

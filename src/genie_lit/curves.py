@@ -115,12 +115,7 @@ def plot(curves: Curves, panels: list[tuple[str, list[str], bool]], out: Path, t
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    return out
+    return _save(figure, title, out)
 
 
 # overlay panels: (title, the first column of a run that matches)
@@ -183,12 +178,7 @@ def plot_overlay(groups: dict[str, list[Curves]], out: Path, title: str, metrics
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-    return out
+    return _save(figure, title, out)
 
 
 def _pyplot():
@@ -241,3 +231,13 @@ def _run(args: argparse.Namespace) -> int:
     folder = path.parent
     print(plot(curves, panels, args.out or folder / "curves.png", title=str(folder)))
     return 0
+
+
+def _save(figure, title: str, out: Path) -> Path:
+    """Title, lay out, write ``out`` (its folder made) and close ``figure``."""
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100)
+    _pyplot().close(figure)
+    return out

@@ -27,6 +27,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from genie_lit.commands import read_state, write_state
+
 STATE_FILE = "quickstart.json"
 FORMAT = "genie_lit.quickstart/1"
 STAGES = ("record", "tokenizer", "world", "evaluate", "report")
@@ -55,17 +57,10 @@ class QuickstartState:
 
     @classmethod
     def load(cls, out: Path) -> QuickstartState:
-        path = out / STATE_FILE
-        if not path.exists():
-            return cls(path)
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as err:
-            raise QuickstartError(f"{path} is not valid JSON ({err}); delete it to start the quickstart afresh") from err
-        if data.get("format") != FORMAT:
-            raise QuickstartError(f"{path} was not written by this version of genie-lit quickstart; "
-                                  "choose another --out or delete the file")
-        return cls(path, dict(data.get("stages", {})), dict(data.get("settings", {})))
+        data = read_state(out / STATE_FILE, FORMAT, "quickstart", QuickstartError)
+        if data is None:
+            return cls(out / STATE_FILE)
+        return cls(out / STATE_FILE, dict(data.get("stages", {})), dict(data.get("settings", {})))
 
     def done(self, stage: str) -> bool:
         return bool(self.stages.get(stage, {}).get("done"))
@@ -81,10 +76,7 @@ class QuickstartState:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": FORMAT, "settings": self.settings, "stages": self.stages}, indent=1))
-        tmp.replace(self.path)
+        write_state(self.path, FORMAT, settings=self.settings, stages=self.stages)
 
 
 class QuickstartError(ValueError):

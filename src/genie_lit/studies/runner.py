@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genie_lit.commands import read_state, write_state
 from genie_lit.quickstart.pipeline import has_videos, packaged_config
 from genie_lit.studies.spec import Overlay, Study, StudyError, describe
 
@@ -47,23 +48,13 @@ class StudyState:
 
     @classmethod
     def load(cls, out: Path) -> StudyState:
-        path = out / STATE_FILE
-        if not path.exists():
-            return cls(path)
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as err:
-            raise StudyError(f"{path} is not valid JSON ({err}); delete it to start the study afresh") from err
-        if data.get("format") != FORMAT:
-            raise StudyError(f"{path} was not written by this version of genie-lit study; choose another --out")
-        return cls(path, data.get("runs", {}), data.get("evaluations", {}), data.get("extra", {}))
+        data = read_state(out / STATE_FILE, FORMAT, "study", StudyError)
+        if data is None:
+            return cls(out / STATE_FILE)
+        return cls(out / STATE_FILE, data.get("runs", {}), data.get("evaluations", {}), data.get("extra", {}))
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": FORMAT, "runs": self.runs, "evaluations": self.evaluations,
-                                   "extra": self.extra}, indent=1))
-        tmp.replace(self.path)
+        write_state(self.path, FORMAT, runs=self.runs, evaluations=self.evaluations, extra=self.extra)
 
 
 def overlay_path(overlay: Overlay, out: Path) -> str:
