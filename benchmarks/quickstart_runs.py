@@ -33,8 +33,8 @@ import numpy as np
 from scipy import stats
 
 from common import RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
+from genie_lit.data.atari import DEFAULT_GAMES  # the quickstart's games
 
-DEFAULT_GAMES = "boxing,pong,breakout"
 FIGURES = ("tokenizer_psnr", "next_frame_psnr_inferred", "next_frame_psnr_copy", "next_frame_gain",
            "next_frame_psnr_random", "delta_psnr", "action_nmi", "action_nmi_chance", "few_shot_accuracy",
            "few_shot_chance", "consistency", "consistency_baseline", "world_seconds", "tokenizer_seconds")

@@ -40,14 +40,13 @@ import numpy as np
 
 from genie_lit.commands import add_common_flags, new_parser, run_command
 from genie_lit.data.atari import (
-    ATARI_HZ, EXPERT_GAMES, INSTALL_HINT, AtariGame, HeldRandomPolicy, ScriptedExpert, available_games,
+    ATARI_HZ, DEFAULT_GAMES, EXPERT_GAMES, INSTALL_HINT, AtariGame, HeldRandomPolicy, ScriptedExpert, available_games,
     movement_actions, resolve_game,
 )
 from genie_lit.data.index import ACTIONS_SUFFIX, INDEX_FILE, MANIFEST_FILE
 from genie_lit.media.write import VideoWriter
 
 FORMAT = "genie_lit.record/1"
-DEFAULT_GAMES = "boxing,pong,breakout"  # the player's sprite is large or its motion clear at 64x64
 
 
 class DatasetExistsError(FileExistsError):
@@ -294,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         "64x64 mp4 per episode, a .actions.npy sidecar with the true action of every transition (for evaluating "
         "latent actions; training never uses it) and manifest.json with each episode's game, seed, frames, fps, "
         "resolution and split. The policy holds random actions for random spans so the player moves visibly.",
-        epilog="example: genie-lit record atari --games boxing,pong,breakout --episodes 8 --steps 500 --out data/atari",
+        epilog=f"example: genie-lit record atari --games {DEFAULT_GAMES} --episodes 8 --steps 500 --out data/atari",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     atari.set_defaults(subparser=atari)  # errors print this subcommand's usage

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from genie_lit.commands import new_parser, run_command
+from genie_lit.data.atari import DEFAULT_GAMES
 from genie_lit.quickstart.pipeline import (
     BUDGET_SHARES, DEFAULT_STEPS, STAGES, WORLD_STEP_COST, Clock, QuickstartError, QuickstartState, fit_args,
     has_videos, packaged_config, train_stage,
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{BUDGET_SHARES['world'] * 100:.0f}%% for the world. A capped run stops early and is not "
                         "the same world on every machine")
     data = parser.add_argument_group("recording (when DIR/data holds no video)")
-    data.add_argument("--games", default="boxing,pong,breakout", help="Atari games (boxing,pong,breakout)")
+    data.add_argument("--games", default=DEFAULT_GAMES, help=f"Atari games ({DEFAULT_GAMES}: the games whose actions "
+                      "move the most of the frame; the earlier default was boxing,pong,breakout)")
     data.add_argument("--episodes", type=int, default=10, help="episodes per game, 1 val and 1 test among them (10)")
     data.add_argument("--steps", type=int, default=500, help="transitions per episode (500)")
     data.add_argument("--seed", type=int, default=0, help="seed of recording and training (0)")
