@@ -6,8 +6,10 @@ larger dynamics model (``configs/quickstart/world_large.yaml``) at the default s
 the same recording and trained tokenizer (the 1x run's), and evaluates each on the held-out test
 episodes. Runs go through :mod:`quickstart_runs` (finished runs are not run again; a killed one
 resumes). Writes ``results/<name>.json`` with every figure per run, a markdown table, and
-``results/<name>.png``: each figure against world steps and against the world stage's wall-clock
-time, so a user can read what more steps or a larger model buy.
+``results/<name>.png``: each figure against world steps and against steps x trainable parameters
+(the training compute, up to a constant), so a user can read what more steps or a larger model buy.
+The world stage's wall-clock seconds are in the table and the JSON, but a run that shared the
+machine with other jobs took longer than its compute says: compare compute, not seconds.
 
     python benchmarks/budget_scaling.py --games battle_zone,private_eye,tutankham \\
         --runs quickstart_new_games --work /work/runs          # -> results/budget_scaling.{json,png}
@@ -41,6 +43,12 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def compute(row: dict) -> float:
+    """The world stage's training compute, up to a constant: steps x trainable parameters. Used instead
+    of wall-clock, which on a shared machine measures the other jobs as much as the run."""
+    return float(row["world_steps"]) * float(row["world_parameters"])
+
+
 def plot(rows: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -49,14 +57,14 @@ def plot(rows: list[dict], out: Path) -> None:
 
     fig, axes = plt.subplots(2, len(PLOTTED), figsize=(4 * len(PLOTTED), 7))
     for col, (key, title) in enumerate(PLOTTED):
-        for row, (x_key, x_label) in enumerate((("world_steps", "world optimizer steps"),
-                                                ("world_seconds", "world stage wall-clock (s)"))):
+        for row, (x, x_label) in enumerate(((lambda r: r["world_steps"], "world optimizer steps"),
+                                            (compute, "world steps × trainable parameters (∝ compute)"))):
             ax = axes[row, col]
-            base = sorted((r for r in rows if r["model"] == "default"), key=lambda r: r[x_key])
-            ax.plot([r[x_key] for r in base], [r.get(key) for r in base], "o-", label="quickstart model")
+            base = sorted((r for r in rows if r["model"] == "default"), key=x)
+            ax.plot([x(r) for r in base], [r.get(key) for r in base], "o-", label="quickstart model")
             for r in rows:
                 if r["model"] == "large":
-                    ax.plot(r[x_key], r.get(key), "s", color="C3", label=f"larger dynamics ({r['world_parameters']:,} params)")
+                    ax.plot(x(r), r.get(key), "s", color="C3", label=f"larger dynamics ({r['world_parameters']:,} params)")
             if key == "few_shot_accuracy" and base and base[0].get("few_shot_chance") is not None:
                 ax.axhline(base[0]["few_shot_chance"], color="grey", ls=":", label="majority chance")
             if key == "action_nmi" and base and base[0].get("action_nmi_chance") is not None:
