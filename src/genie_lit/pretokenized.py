@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from genie_lit.data.datamodule import VideoDataModule, silence_workers_hint
+from genie_lit.data.datamodule import VideoDataModule, clip_loader
 from genie_lit.data.index import VideoEntry
 from genie_lit.data.tokens import TokenClips, episode_frames
 from genie_lit.models.checkpoints import CheckpointError, load_module
@@ -150,11 +150,7 @@ class TokenDataModule(L.LightningDataModule):
                                   f"dynamics model has num_actions={dynamics.num_actions}; set them equal")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        silence_workers_hint()
-        workers = self.hparams.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=workers, persistent_workers=workers > 0,
-                          drop_last=shuffle and len(self.datasets[split]) >= self.hparams.batch_size)
+        return clip_loader(self.datasets[split], self.hparams.batch_size, self.hparams.num_workers, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

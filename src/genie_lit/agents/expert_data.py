@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from genie_lit.data.datamodule import silence_workers_hint
+from genie_lit.data.datamodule import clip_loader
 from genie_lit.data.index import VideoEntry, scan_folder, split_files
 from genie_lit.media.read import read_frames
 
@@ -117,11 +117,7 @@ class ExpertClipDataModule(L.LightningDataModule):
         return infer_latent_actions(labeller, frames, self.clip_length)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        silence_workers_hint()
-        workers = self.hparams.num_workers
-        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=workers, persistent_workers=workers > 0,
-                          drop_last=shuffle and len(self.datasets[name]) >= self.hparams.batch_size)
+        return clip_loader(self.datasets[name], self.hparams.batch_size, self.hparams.num_workers, shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

@@ -138,17 +138,7 @@ class VideoDataModule(L.LightningDataModule):
             world = self.trainer.world_size if self.trainer is not None else 1
             if world > 1:
                 sampler = ShardedEvalSampler(len(dataset), self.trainer.global_rank, world)
-        workers = self.hparams.num_workers
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            sampler=sampler,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            drop_last=shuffle and len(dataset) >= self.hparams.batch_size,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return clip_loader(dataset, self.hparams.batch_size, self.hparams.num_workers, shuffle, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -161,3 +151,15 @@ class VideoDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
+
+
+def clip_loader(dataset, batch_size: int, num_workers: int, shuffle: bool, sampler=None,
+                drop_last: bool | None = None) -> DataLoader:
+    """The DataLoader every clip data module uses: workers kept alive between epochs, memory pinned
+    for a GPU, and (by default) the last incomplete batch dropped when shuffling a split that has a
+    full one, so training batches keep their size."""
+    silence_workers_hint()
+    if drop_last is None:
+        drop_last = shuffle and len(dataset) >= batch_size
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=num_workers,
+                      persistent_workers=num_workers > 0, drop_last=drop_last, pin_memory=torch.cuda.is_available())

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from genie_lit.data.clips import _to_float, source_indices
-from genie_lit.data.datamodule import silence_workers_hint
+from genie_lit.data.datamodule import clip_loader
 from genie_lit.data.index import VideoEntry, scan_folder
 from genie_lit.media.read import read_frames
 
@@ -117,10 +117,8 @@ class QualityDataModule(L.LightningDataModule):
                          "val": ScoredClips(val, hp.clip_length, self.resolution, hp.fps)}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        silence_workers_hint()
-        workers = self.hparams.num_workers
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=workers, persistent_workers=workers > 0)
+        return clip_loader(self.datasets[split], self.hparams.batch_size, self.hparams.num_workers, shuffle,
+                           drop_last=False)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)
