@@ -37,7 +37,8 @@ from genie_lit.data.atari import DEFAULT_GAMES  # the quickstart's games
 
 FIGURES = ("tokenizer_psnr", "next_frame_psnr_inferred", "next_frame_psnr_copy", "next_frame_gain",
            "next_frame_psnr_random", "delta_psnr", "action_nmi", "action_nmi_chance", "few_shot_accuracy",
-           "few_shot_chance", "consistency", "consistency_baseline", "world_seconds", "tokenizer_seconds")
+           "few_shot_chance", "consistency", "consistency_baseline", "rollout_recognisable_frames",
+           "rollout_recognisable_share_last", "world_seconds", "tokenizer_seconds")
 
 
 def folder(args: argparse.Namespace, seed: int, scale: float) -> Path:
@@ -99,7 +100,7 @@ def collect(out: Path, seed: int, scale: float) -> dict:
             **{k: f.get(k) for k in FIGURES if k in f},
             "next_frame_gain": f["next_frame_psnr_inferred"] - f["next_frame_psnr_copy"],
             "world_seconds": stages["world"]["seconds"], "tokenizer_seconds": stages["tokenizer"]["seconds"],
-            "games": games}
+            "games": games, "horizon": evaluation["rollouts"].get("horizon")}
 
 
 def summarise(values: list[float]) -> dict:

@@ -15,7 +15,8 @@ import torch
 from genie_lit.cli import main as genie_main
 from genie_lit.evaluation.cli import default_out
 from genie_lit.evaluation.consistency import action_consistency, displacement
-from genie_lit.evaluation.data import covering_clips
+from genie_lit.evaluation.data import Episode, covering_clips, scene_partners
+from genie_lit.evaluation.fidelity import rollout_horizon
 from genie_lit.evaluation.latent_actions import few_shot, game_agreement, joint_table, permutation_nmi
 from genie_lit.evaluation.runner import evaluate_world
 from genie_lit.metrics.latent_actions import normalized_mutual_information
@@ -60,6 +61,10 @@ def test_evaluate_writes_every_section_with_finite_numbers_per_game_and_the_comm
     rollouts = results["rollouts"]
     assert rollouts["t"] == 4 and rollouts["fvd_name"] == "fvd_random_i3d_64px" and not rollouts["fvd_comparable"]
     assert rollouts["delta_psnr"] == pytest.approx(rollouts["psnr_inferred"] - rollouts["psnr_random"])
+    horizon = rollouts["horizon"]  # both games' test episodes hold several clips: each has another scene
+    curves = ("psnr_inferred", "psnr_random", "psnr_copy_first", "psnr_other_scene")
+    assert {len(horizon[c]) for c in curves} == {horizon["frames"]} and horizon["clips_with_partner"] == rollouts["clips"]
+    assert 1 <= horizon["recognisable_frames"] <= horizon["frames"] and horizon["psnr_copy_first"][0] == 100.0
 
     actions = results["latent_actions"]
     assert sorted(actions["games"]) == ["left", "right"]
@@ -76,6 +81,7 @@ def test_evaluate_writes_every_section_with_finite_numbers_per_game_and_the_comm
     for heading in ("## Tokenizer reconstruction", "## Next-frame prediction", "## Rollouts", "## Latent actions",
                     "## Action consistency", "## Settings"):
         assert heading in report
+    assert "### Horizon" in report and "another scene of the game" in report
     assert "NMI chance" in report and "RIGHT" in report and "baseline: different actions" in report
     assert f"genie-lit evaluate --ckpt {world_ckpt}" in report
 
@@ -135,6 +141,32 @@ def test_few_shot_map_of_aligned_codes_is_perfect_and_chance_is_the_majority_sha
     assert result["accuracy"] == 1.0
     assert result["chance"] == pytest.approx(0.55, abs=0.03)
     assert few_shot(latent[:150], true[:150], shots=200, seeds=3)["accuracy"] is None  # too few labels
+
+
+def test_scene_partners_are_the_same_game_elsewhere_another_episode_first():
+    frames, actions = np.zeros((40, 4, 4, 3), np.uint8), np.full(39, -1)
+    episodes = [Episode(name, name[0], frames, actions) for name in ("a0", "a1", "b0", "c0")]
+    clips = [(0, 0), (0, 8), (0, 16), (1, 0), (2, 0), (2, 8), (2, 24), (3, 0)]
+    partners = scene_partners(episodes, clips)
+    assert partners[0] == partners[1] == partners[2] == 3 and partners[3] == 2  # another episode; the farthest
+    assert partners[4] == 6 and partners[6] == 4 and partners[5] == 6  # one episode: the farthest clip
+    assert 7 not in partners  # a game with a single clip has no other scene
+
+
+def test_rollout_horizon_counts_the_frames_above_another_scene():
+    frames = 6
+    other = torch.full((3, frames), 20.0, dtype=torch.float64)
+    copy = torch.full((3, frames), 25.0, dtype=torch.float64)
+    faithful = torch.full((3, frames), 30.0, dtype=torch.float64)
+    dissolving = torch.tensor([[30.0, 28, 24, 19, 18, 17]] * 3, dtype=torch.float64)
+    curves = {"random": copy, "copy_first": copy}
+    kept = rollout_horizon({**curves, "inferred": faithful}, other, [True] * 3)
+    assert kept["recognisable_frames"] == frames and kept["recognisable_share_last"] == 1.0
+    lost = rollout_horizon({**curves, "inferred": dissolving}, other, [True] * 3)
+    assert lost["recognisable_frames"] == 3 and lost["recognisable_share_last"] == 0.0
+    assert lost["psnr_inferred"] == [30.0, 28.0, 24.0, 19.0, 18.0, 17.0] and lost["psnr_other_scene"] == [20.0] * frames
+    alone = rollout_horizon({**curves, "inferred": faithful}, None, [False] * 3)
+    assert alone["recognisable_frames"] is None and alone["psnr_other_scene"] is None
 
 
 def test_game_agreement_ignores_unlabelled_transitions():

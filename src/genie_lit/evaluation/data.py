@@ -134,6 +134,19 @@ def sample_clips(episodes: list[Episode], clip_length: int, max_clips: int) -> l
     return clips
 
 
+def scene_partners(episodes: list[Episode], clips: list[tuple[int, int]]) -> dict[int, int]:
+    """For each clip of ``clips`` (``(episode, start)``), the place of another clip of the same game
+    showing another scene: from another episode when the game has one, else the clip of the same
+    episode farthest away in time. A game with a single clip gets no partner."""
+    out = {}
+    for i, (episode, start) in enumerate(clips):
+        game = episodes[episode].game
+        others = [j for j, (e, _) in enumerate(clips) if j != i and episodes[e].game == game]
+        if others:
+            out[i] = max(others, key=lambda j: (clips[j][0] != episode, abs(clips[j][1] - start), -j))
+    return out
+
+
 def clip_batches(episodes: list[Episode], clips: list[tuple[int, int]], clip_length: int,
                  batch_size: int) -> list[tuple[Tensor, Tensor]]:
     """``(indices b, video b t c h w)`` batches of ``clips``; indices are places in ``clips``."""

@@ -11,7 +11,9 @@
   own next-frame reconstruction PSNR over every frame of the clip (``val/lam_psnr`` in training)
   beside copying the previous frame.
 - :func:`rollout_metrics`: ΔtPSNR and FVD of rollouts from ``x_1``, computed exactly as the
-  :class:`~genie_lit.callbacks.RolloutMetrics` callback does (same seeds, same FVD name).
+  :class:`~genie_lit.callbacks.RolloutMetrics` callback does (same seeds, same FVD name), and the
+  rollouts' horizon (:func:`rollout_horizon`): their PSNR against the real clip at every frame,
+  beside copying ``x_1`` and beside a real clip of another scene of the same game.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from einops import rearrange
 from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance
+from genie_lit.metrics import DeltaPSNR, FrechetVideoDistance, frame_psnr
 from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.models.world import SEED_STRIDE, Genie, random_actions, rollout_pair
 
@@ -83,15 +85,20 @@ def next_frame_metrics(world: Genie, batches: Batches, seed: int) -> dict:
 
 @torch.no_grad()
 def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
-                    fvd: tuple[FrechetVideoDistance, str] | None = None) -> dict:
-    """ΔtPSNR, and with ``fvd`` (metric and name from :func:`~genie_lit.metrics.build_fvd`)
-    the FVD of the rollouts with inferred actions against the real clips."""
+                    fvd: tuple[FrechetVideoDistance, str] | None = None,
+                    partners: dict[int, int] | None = None) -> dict:
+    """ΔtPSNR, the rollouts' horizon (``partners``: clip -> clip of another scene of the same game,
+    :func:`~genie_lit.evaluation.data.scene_partners`), and with ``fvd`` (metric and name from
+    :func:`~genie_lit.metrics.build_fvd`) the FVD of the rollouts with inferred actions against the
+    real clips."""
     device = world.device
     delta = DeltaPSNR(t=t).to(device)
     metric, name = fvd if fvd is not None else (None, None)
     if metric is not None:
         metric = metric.to(device)
     clips = 0
+    curves: dict[str, list[Tensor]] = {"inferred": [], "random": [], "copy_first": []}
+    reals: dict[int, Tensor] = {}
     for indices, real in batches:
         real = real.to(device)
         if real.shape[1] < t:
@@ -99,13 +106,50 @@ def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
                              "(raise --clip-length or lower --t)")
         inferred, randomised = rollout_pair(world, real, indices, seed)
         delta.update(real, inferred, randomised)
+        keep = (indices >= 0).to(device)
+        for curve, generated in (("inferred", inferred.clamp(0, 1)), ("random", randomised.clamp(0, 1)),
+                                 ("copy_first", real[:, :1].expand_as(real))):
+            curves[curve].append(frame_psnr(real, generated)[keep].cpu())
+        reals.update({int(i): clip.cpu() for i, clip in zip(indices, real) if int(i) >= 0})
         if metric is not None:
             metric.update(inferred, real=False)
             metric.update(real, real=True)
         clips += real.shape[0]
     out: dict = {"t": t, "clips": clips, **{k: float(v) for k, v in delta.compute().items()}}
+    partners = {i: j for i, j in (partners or {}).items() if i in reals and j in reals}
+    order = [int(i) for indices, _ in batches for i in indices if int(i) >= 0]
+    other = [frame_psnr(reals[i], reals[partners[i]]) for i in order if i in partners]
+    out["horizon"] = rollout_horizon({k: torch.cat(v) for k, v in curves.items()},
+                                     torch.stack(other) if other else None, [i in partners for i in order])
     if metric is not None:
         out["fvd_name"] = name
         out["fvd_comparable"] = name == "fvd"
         out["fvd"] = float(metric.compute()) if clips >= 2 else None
     return out
+
+
+def rollout_horizon(curves: dict[str, Tensor], other_scene: Tensor | None, has_partner: list[bool]) -> dict:
+    """How long rollouts stay the clip's scene, from per-clip PSNR curves ``n T`` against the real
+    clips (``curves``: ``inferred``, ``random``, ``copy_first``; ``other_scene``: a real clip of
+    another scene of the same game against the real clip, for the clips flagged in ``has_partner``).
+
+    ``recognisable_frames`` counts the frames from the prompt (frame 1) on during which the mean
+    PSNR of the rollouts with inferred actions stays above the other scene's: up to then a rollout
+    is closer to its own real continuation than a real frame of the same game elsewhere is; a
+    rollout that dissolves into artefacts, or drifts into a generic scene, falls below it.
+    ``recognisable_share_last``: the share of clips whose last frame is above its own partner's.
+    """
+    mean = {k: v.mean(dim=0) for k, v in curves.items()}
+    frames = int(curves["inferred"].shape[1])
+    out: dict = {"frames": frames, **{f"psnr_{k}": [round(float(x), 3) for x in v] for k, v in mean.items()}}
+    if other_scene is None:
+        return {**out, "psnr_other_scene": None, "recognisable_frames": None, "recognisable_share_last": None}
+    mine = curves["inferred"][torch.tensor(has_partner)]
+    reference, mean_inferred = other_scene.mean(dim=0), mine.mean(dim=0)
+    above = mean_inferred > reference
+    above[0] = True  # frame 1 is the prompt's reconstruction
+    recognisable = frames if bool(above.all()) else int(above.int().argmin())
+    return {**out, "psnr_other_scene": [round(float(x), 3) for x in reference],
+            "psnr_inferred_with_partner": [round(float(x), 3) for x in mean_inferred],
+            "recognisable_frames": recognisable, "clips_with_partner": int(mine.shape[0]),
+            "recognisable_share_last": float((mine[:, -1] > other_scene[:, -1]).double().mean())}

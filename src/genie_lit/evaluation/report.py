@@ -104,6 +104,27 @@ def _rollouts(s: dict) -> str:
         f"{s['clips']} clips rolled out from their first frame with the LAM's actions and with random actions "
         "(same MaskGIT random numbers).",
         table(["metric", "value", "baseline / note"], rows),
+        *([_horizon(s["horizon"])] if s.get("horizon") else []),
+    ])
+
+
+def _horizon(h: dict) -> str:
+    frames = h["frames"]
+    shown = sorted({t for t in (2, 4, 8, 12, 16, frames) if 2 <= t <= frames})
+    other = h.get("psnr_other_scene")
+    rows = [[t, h["psnr_inferred"][t - 1], h["psnr_random"][t - 1], h["psnr_copy_first"][t - 1],
+             other[t - 1] if other else None] for t in shown]
+    if other is None:
+        says = "No game has two held-out clips, so there is no other scene to compare with."
+    else:
+        says = (f"The rollouts with the LAM's actions stay closer to their real clip than a real clip of another "
+                f"scene of the same game for **{h['recognisable_frames']} of {frames} frames** (mean PSNR over "
+                f"{h['clips_with_partner']} clips); at frame {frames}, "
+                f"{h['recognisable_share_last'] * 100:.0f}% of the clips are closer than their other scene.")
+    return "\n\n".join([
+        "### Horizon: PSNR against the real clip, frame by frame",
+        says,
+        table(["frame", "LAM actions", "random actions", "copy x_1", "another scene of the game"], rows),
     ])
 
 

@@ -15,7 +15,9 @@ from typing import Any
 import torch
 
 from genie_lit.evaluation.consistency import action_consistency, pick_prompts
-from genie_lit.evaluation.data import EvaluationError, clip_batches, load_held_out, sample_clips, to_video
+from genie_lit.evaluation.data import (
+    EvaluationError, clip_batches, load_held_out, sample_clips, scene_partners, to_video,
+)
 from genie_lit.evaluation.fidelity import next_frame_metrics, rollout_metrics, tokenizer_metrics
 from genie_lit.evaluation.latent_actions import latent_action_metrics
 from genie_lit.metrics import STANDARD_I3D_SIZE, build_fvd
@@ -130,7 +132,7 @@ def evaluate_world(
         world = model
         results["next_frame"] = timed("next_frame", lambda: next_frame_metrics(world, batches, seed))
         results["rollouts"] = timed("rollouts", lambda: rollout_metrics(
-            world, batches, t, seed, fvd_metric))
+            world, batches, t, seed, fvd_metric, scene_partners(held.episodes, clips)))
         lam_clip = int(world.lam.context_frames) or clip_length
         results["latent_actions"] = timed("latent_actions", lambda: latent_action_metrics(
             world.lam, held.episodes, lam_clip, batch_size, torch_device, shots, few_shot_seeds, permutations,

@@ -68,6 +68,15 @@ def verdicts(r: dict, world_steps: int | None = None) -> list[Verdict]:
                        f"{delta:.2f} dB (noise between seeds about {MARGINS['delta_psnr_db']} dB).",
                        "Rollouts with the inferred actions are no closer to the real clip than with random ones: "
                        "the world is not controllable by its latent actions.", more + "."))
+    horizon = ro.get("horizon") or {}
+    if horizon.get("recognisable_frames") is not None:
+        frames, kept = horizon["frames"], horizon["recognisable_frames"]
+        out.append(Verdict("rollout horizon", kept == frames,
+                           f"rollouts stay closer to the real clip than another scene of the same game for {kept} "
+                           f"of {frames} frames (frame {frames}: {horizon['psnr_inferred_with_partner'][-1]:.2f} dB "
+                           f"against {horizon['psnr_other_scene'][-1]:.2f} dB).",
+                           "Long rollouts drift from their scene or dissolve into artefacts: play would lose the "
+                           "game within a few frames.", more + "; a larger dynamics model (--world-config)."))
     if la["nmi"] is not None:
         ratio = la["nmi"] / max(la["nmi_chance"], 1e-9)
         out.append(Verdict("latent actions vs true actions (NMI)", ratio >= MARGINS["nmi_ratio"],

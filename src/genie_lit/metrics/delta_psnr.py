@@ -19,9 +19,10 @@ from torchmetrics import Metric
 _MIN_NORMALISED_MSE = 1e-10  # caps PSNR at 100 dB, so one exact frame cannot make the average infinite
 
 
-def _psnr_per_clip(target: Tensor, preds: Tensor, data_range: float) -> Tensor:
-    """PSNR of each clip's frame, ``b c h w`` -> ``b``, in float64; capped at 100 dB."""
-    mse = (target.double() - preds.double()).square().flatten(1).mean(dim=1)
+def frame_psnr(target: Tensor, preds: Tensor, data_range: float = 1.0) -> Tensor:
+    """PSNR of each frame, ``... c h w`` -> ``...`` (e.g. ``b c h w`` -> ``b``, ``b T c h w`` ->
+    ``b T``), in float64; capped at 100 dB."""
+    mse = (target.double() - preds.double()).square().flatten(-3).mean(dim=-1)
     return -10.0 * torch.log10((mse / data_range**2).clamp_min(_MIN_NORMALISED_MSE))
 
 
@@ -71,8 +72,8 @@ class DeltaPSNR(Metric):
                              f"got T={real.shape[1]}.")
         i = self.t - 1
         target = real[:, i]
-        self.psnr_inferred_sum += _psnr_per_clip(target, generated_inferred[:, i], self.data_range).sum()
-        self.psnr_random_sum += _psnr_per_clip(target, generated_random[:, i], self.data_range).sum()
+        self.psnr_inferred_sum += frame_psnr(target, generated_inferred[:, i], self.data_range).sum()
+        self.psnr_random_sum += frame_psnr(target, generated_random[:, i], self.data_range).sum()
         self.num_clips += real.shape[0]
 
     def compute(self) -> dict[str, Tensor]:

@@ -91,11 +91,14 @@ def write_quickstart_report(out: Path, state: QuickstartState, videos_per_game: 
 def figures(r: dict) -> dict:
     """The headline numbers of an ``eval.json`` with their chance levels."""
     la, ro, nf, tok = r["latent_actions"]["mean"], r["rollouts"], r["next_frame"], r["tokenizer"]
+    horizon = ro.get("horizon") or {}
     return {
         "tokenizer_psnr": tok["psnr"], "tokenizer_ssim": tok["ssim"],
         "next_frame_psnr_inferred": nf["psnr_dynamics_inferred"], "next_frame_psnr_random": nf["psnr_dynamics_random"],
         "next_frame_psnr_copy": nf["psnr_copy_previous"], "lam_psnr": nf["psnr_lam"],
         "delta_psnr": ro["delta_psnr"], "delta_psnr_t": ro["t"], "fvd": ro.get("fvd"), "fvd_name": ro.get("fvd_name"),
+        "rollout_frames": horizon.get("frames"), "rollout_recognisable_frames": horizon.get("recognisable_frames"),
+        "rollout_recognisable_share_last": horizon.get("recognisable_share_last"),
         "action_nmi": la["nmi"], "action_nmi_chance": la["nmi_chance"],
         "few_shot_accuracy": la["few_shot_accuracy"], "few_shot_chance": la["few_shot_chance"],
         "shots": r["latent_actions"]["shots"], "consistency": r["action_consistency"]["consistency"],
@@ -113,6 +116,9 @@ def markdown(f: dict, state: QuickstartState, curves: dict[str, str], videos: li
          f"{fmt(f['next_frame_psnr_random'])} random action; {fmt(f['next_frame_psnr_copy'])} copy",
          "dynamics, one step, teacher forced"],
         [f"Δ{f['delta_psnr_t']}PSNR (dB)", f["delta_psnr"], "0", "paper: 1.91 on platformers"],
+        ["rollout frames recognisable", None if f.get("rollout_recognisable_frames") is None else
+         f"{f['rollout_recognisable_frames']}/{f['rollout_frames']}", "",
+         "closer to the real clip than another scene of the game (mean PSNR)"],
         ["latent action NMI", f["action_nmi"], fmt(f["action_nmi_chance"]), "against the recorded true actions"],
         [f"{shots}-shot action accuracy", f["few_shot_accuracy"], fmt(f["few_shot_chance"]),
          f"latent -> true map fitted on {shots} labelled transitions"],

@@ -23,8 +23,7 @@ from genie_lit.evaluation.data import clip_batches, load_held_out, sample_clips
 from genie_lit.evaluation.fidelity import tokenizer_metrics
 from genie_lit.evaluation.latent_actions import latent_action_metrics
 from genie_lit.evaluation.runner import load_model
-from genie_lit.metrics import build_fvd
-from genie_lit.metrics.delta_psnr import _psnr_per_clip
+from genie_lit.metrics import build_fvd, frame_psnr
 from genie_lit.metrics.fvd import fvd_from_features
 from genie_lit.models.world import rollout_pair
 
@@ -63,8 +62,8 @@ def evaluate_run(ckpt: Path, data_dir: Path, settings: dict[str, Any], device: s
     for indices, real in batches:
         real = real.to(torch_device)
         inferred, randomised = rollout_pair(world, real, indices, settings["seed"])
-        inferred_psnr += _psnr_per_clip(real[:, i], inferred[:, i], 1.0).tolist()
-        random_psnr += _psnr_per_clip(real[:, i], randomised[:, i], 1.0).tolist()
+        inferred_psnr += frame_psnr(real[:, i], inferred[:, i], 1.0).tolist()
+        random_psnr += frame_psnr(real[:, i], randomised[:, i], 1.0).tolist()
         if extractor is not None:
             real_features.append(extractor(real).double().cpu())
             fake_features.append(extractor(inferred).double().cpu())
