@@ -30,7 +30,7 @@ FRACTIONS = (0.0, 0.01, 0.025)
 SHOTS = (50, 200, 1000)
 TINY_LAM = ["--model.init_args.encoder.init_args.dim", "32", "--model.init_args.encoder.init_args.depth", "1",
             "--model.init_args.decoder.init_args.dim", "32", "--model.init_args.decoder.init_args.depth", "1",
-            "--model.init_args.head_hidden", "32", "--data.clip_length", "4", "--data.batch_size", "2"]
+            "--model.init_args.search.head_hidden", "32", "--data.clip_length", "4", "--data.batch_size", "2"]
 TINY_POLICY = ["--model.init_args.width", "8", "--model.init_args.hidden", "32", "--data.batch_size", "8"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 

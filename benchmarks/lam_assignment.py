@@ -34,7 +34,7 @@ from common import CONFIGS, RESULTS_DIR, build_model, command, finish, machine, 
 
 RESULTS = RESULTS_DIR / "lam_assignment.json"
 VARIANTS = {
-    "nearest": {"assignment": "nearest", "change_weight": 10.0, "null_action_weight": 0.0},
+    "nearest": {"assignment": "nearest", "change_weight": 10.0},
     "search": {},
     "oracle": {},
 }
@@ -51,7 +51,7 @@ def lam_section(variant: str, quick: bool) -> dict:
 
 
 def oracle_loss(lam, video: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    logits = F.normalize(lam.encode_latents(video), dim=-1) @ lam.quantizer.codes().t() / lam.search_temperature
+    logits = F.normalize(lam.encode_latents(video), dim=-1) @ lam.quantizer.codes().t() / lam.search.temperature
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), true.reshape(-1))
 
 

@@ -31,15 +31,15 @@ RESULTS = RESULTS_DIR / "world_levers.json"
 WORK = "runs/world_levers"
 DYN, LAM = "--model.init_args.dynamics.init_args.", "--model.init_args.lam.init_args."
 BF16, FP32 = ["--trainer.precision", "bf16-mixed"], ["--trainer.precision", "32-true"]
-PAPER = [DYN + "copy_prior", "false", DYN + "change_weight", "0", LAM + "action_inference", "encoder"]
-COPY = [DYN + "copy_prior", "true", DYN + "change_weight", "0", LAM + "action_inference", "encoder"]
+PAPER = [DYN + "copy_prior", "false", DYN + "change_weight", "0", LAM + "search.inference", "encoder"]
+COPY = [DYN + "copy_prior", "true", DYN + "change_weight", "0", LAM + "search.inference", "encoder"]
 # variant -> genie-lit fit overrides on top of the quickstart's world stage
 VARIANTS: dict[str, list[str]] = {
     "paper": [*PAPER, *BF16],  # the dynamics as in the paper: no copy prior, every masked token weighs the same
     "copy_prior": [*COPY, *BF16],
     "copy_prior_fp32": [*COPY, *FP32],  # what bf16 autocast changes
     "copy_prior_change5": [*COPY, *BF16, DYN + "change_weight", "5"],
-    "copy_prior_search_inference": [*COPY, *BF16, LAM + "action_inference", "search"],
+    "copy_prior_search_inference": [*COPY, *BF16, LAM + "search.inference", "search"],
     "shipped": [],  # the configs as they are
 }
 FIGURES = ("next_frame_psnr", "copy_psnr", "next_frame_gain", "random_action_psnr", "delta_psnr", "nmi", "nmi_chance",

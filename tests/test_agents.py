@@ -19,7 +19,7 @@ model:
   init_args:
     encoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}
     decoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}
-    head_hidden: 32
+    search: {head_hidden: 32}
 data:
   init_args: {clip_length: 4, batch_size: 2, num_workers: 0, max_val_clips: 2}
 """

@@ -113,3 +113,32 @@ def test_world_levers_trains_and_scores_each_variant_through_the_cli(tmp_path, m
     keys = {v: torch.load(tmp_path / "runs" / "quick" / v / "seed0" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
             for v in ("paper", "copy_prior")}
     assert any("copy_gate" in k for k in keys["copy_prior"]) and not any("copy_gate" in k for k in keys["paper"])
+
+
+@pytest.mark.slow
+def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    record = _run("agents", tmp_path, monkeypatch, "--work", str(tmp_path / "work"))
+    agents = {r["agent"] for r in record["results"]}
+    assert {"random", "expert", "oracle"} <= agents and any("lam" in a.lower() for a in agents)
+    assert all(math.isfinite(r["return_mean"]) and r["game"] == "pong" for r in record["results"])
+
+
+@pytest.mark.slow
+def test_shards_benchmark_reports_storage_and_loader_speed(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("litdata")
+    record = _run("shards", tmp_path, monkeypatch)
+    assert [r["shards"] for r in record["results"]["storage"]][0] == "lossless"
+    assert all(_positive(r["clips"]) and _positive(r["shard_bytes"]) for r in record["results"]["storage"])
+    assert record["results"]["loader"]
+
+
+@pytest.mark.slow
+def test_quality_filter_benchmark_scores_the_junk_and_filters(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    pytest.importorskip("litdata")
+    record = _run("quality_filter", tmp_path, monkeypatch)
+    results = record["results"]
+    assert results["auto_labels"]["junk_clips"] > 0 and 0 <= results["kept_fraction"] <= 1
+    assert results["unfiltered"]["clips"] >= results["filtered"]["clips"] > 0  # --quick keeps every clip

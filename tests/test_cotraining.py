@@ -126,3 +126,21 @@ def test_a_world_saved_with_options_that_no_longer_exist_still_loads_at_their_on
     torch.save(checkpoint, tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="pooling='attention'.*no longer exists"):
         Genie.from_checkpoint(str(tmp_path / "other.ckpt"))
+
+
+def test_a_world_saved_with_the_flat_search_options_of_earlier_versions_loads_with_them(world_ckpt, tmp_path):
+    """Before ``SearchOptions`` the search assignment's options were flat LAM arguments: an old
+    checkpoint's values move under ``search`` and the same model is built."""
+    from genie_lit.models import Genie
+
+    checkpoint = torch.load(world_ckpt, map_location="cpu", weights_only=True)
+    lam = checkpoint["hyper_parameters"]["lam"]["init_args"]
+    search = lam.pop("search", None) or {}
+    lam.update({"search_temperature": 0.25, "head_hidden": search.get("head_hidden", 256),
+                "null_action_weight": 0.5, "search_warmup_steps": 3, "action_inference": "search"})
+    torch.save(checkpoint, tmp_path / "flat.ckpt")
+    world = Genie.from_checkpoint(str(tmp_path / "flat.ckpt"))
+    assert world.lam.search.temperature == 0.25 and world.lam.search.null_action_weight == 0.5
+    assert world.lam.search.warmup_steps == 3 and world.lam.action_inference == "search"
+    reference = Genie.from_checkpoint(str(world_ckpt))
+    assert all(torch.equal(a, b) for a, b in zip(world.lam.state_dict().values(), reference.lam.state_dict().values()))

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from genie_lit.models import LatentActionModel
+from genie_lit.models import LatentActionModel, SearchOptions
 from genie_lit.models.lam import labelled_episodes
 from genie_lit.nn import STTransformer, VectorQuantizer
 
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)
 def tiny_lam(**kwargs) -> LatentActionModel:
     torch.manual_seed(0)
     return LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
-                             VectorQuantizer(codebook_size=4, dim=8), image_size=16, patch_size=4, head_hidden=32,
+                             VectorQuantizer(codebook_size=4, dim=8), image_size=16, patch_size=4,
+                             search=SearchOptions(head_hidden=32),
                              **kwargs)
 
 
@@ -120,7 +121,7 @@ def test_fit_a_few_label_lam_through_the_cli(video_dir, tmp_path):
 
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text("model:\n  init_args:\n    encoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n"
-                    "    decoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n    head_hidden: 32\n"
+                    "    decoder: {init_args: {dim: 32, depth: 1, num_heads: 2}}\n    search: {head_hidden: 32}\n"
                     "data:\n  init_args: {clip_length: 4, batch_size: 2, num_workers: 0, val_fraction: 0.25}\n")
     ckpt = fit_checkpoint(CONFIGS / "lam" / "pixel.yaml", tiny, video_dir, tmp_path / "run",
                           "--data", "genie_lit.agents.EpisodeVideoDataModule",

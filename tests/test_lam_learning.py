@@ -10,7 +10,7 @@ import torch
 
 from genie_lit.evaluation.latent_actions import joint_table, permutation_nmi
 from genie_lit.metrics.latent_actions import normalized_mutual_information
-from genie_lit.models import LatentActionModel
+from genie_lit.models import LatentActionModel, SearchOptions
 from genie_lit.nn import STTransformer, VectorQuantizer
 from videos import moving_square_frames
 
@@ -35,8 +35,8 @@ def test_search_lam_finds_the_controlled_square_despite_a_distractor(action_infe
     video, actions = square_and_ball(600)
     lam = LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
                             VectorQuantizer(codebook_size=8, dim=8, restart_after_steps=20), image_size=32,
-                            patch_size=4, assignment="search", change_weight=0.0, head_hidden=64,
-                            action_inference=action_inference)
+                            patch_size=4, assignment="search", change_weight=0.0,
+                            search=SearchOptions(head_hidden=64, inference=action_inference))
     optimizer = torch.optim.AdamW(lam.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
     clip = 4

@@ -5,7 +5,7 @@ from genie_lit.models.base import GenieModule, WarmupCosineLR
 from genie_lit.models.checkpoints import CheckpointError, load_module
 from genie_lit.models.cotraining import GenieCoTraining
 from genie_lit.models.dynamics import DynamicsModel
-from genie_lit.models.lam import LatentActionModel
+from genie_lit.models.lam import LatentActionModel, SearchOptions
 from genie_lit.models.maskgit import maskgit_sample
 from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.models.world import Genie
@@ -16,7 +16,7 @@ __all__ = [
     "Genie",
     "GenieCoTraining",
     "GenieModule",
-    "LatentActionModel",
+    "LatentActionModel", "SearchOptions",
     "VideoTokenizer",
     "WarmupCosineLR",
     "load_module",

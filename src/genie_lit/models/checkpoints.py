@@ -60,20 +60,22 @@ def _class(class_path: str | None) -> type | None:
         return None
 
 
-def drop_removed_options(config: Any, class_path: str | None = None, path: str | Path = "") -> Any:
-    """A checkpoint's hyperparameters without the options its classes no longer have.
+def current_options(config: Any, class_path: str | None = None, path: str | Path = "") -> Any:
+    """A checkpoint's hyperparameters in the form this version's classes take.
 
-    A class lists such options in ``removed_options`` with the one value they ever had effect
-    with; a checkpoint that holds that value loads as before, any other value is refused (the
-    model it describes cannot be built any more). Nested modules (``class_path`` + ``init_args``)
-    are handled at every depth."""
+    A class lists the options it no longer has in ``removed_options``, with the one value they
+    ever had effect with; a checkpoint that holds that value loads as before, any other value is
+    refused (the model it describes cannot be built any more). A class whose options moved has an
+    ``upgrade_options(init_args) -> init_args`` classmethod. Nested modules (``class_path`` +
+    ``init_args``) are handled at every depth."""
     if isinstance(config, list):
-        return [drop_removed_options(item, None, path) for item in config]
+        return [current_options(item, None, path) for item in config]
     if not isinstance(config, dict):
         return config
     if isinstance(config.get("class_path"), str) and isinstance(config.get("init_args"), dict):
-        return {**config, "init_args": drop_removed_options(config["init_args"], config["class_path"], path)}
-    removed = getattr(_class(class_path or config.get("_class_path")), "removed_options", {})
+        return {**config, "init_args": current_options(config["init_args"], config["class_path"], path)}
+    cls = _class(class_path or config.get("_class_path"))
+    removed = getattr(cls, "removed_options", {})
     out = {}
     for key, value in config.items():
         if key in removed:
@@ -81,8 +83,9 @@ def drop_removed_options(config: Any, class_path: str | None = None, path: str |
                 raise CheckpointError(f"checkpoint {path} sets {key}={value!r}, an option that no longer exists "
                                       f"(only {removed[key]!r} is supported now); retrain with this version")
             continue
-        out[key] = drop_removed_options(value, None, path)
-    return out
+        out[key] = current_options(value, None, path)
+    upgrade = getattr(cls, "upgrade_options", None)
+    return upgrade(out) if upgrade is not None else out
 
 
 def build_from_checkpoint(checkpoint: dict[str, Any], expected: type[ModuleT], path: str | Path = "",
@@ -94,7 +97,7 @@ def build_from_checkpoint(checkpoint: dict[str, Any], expected: type[ModuleT], p
         found = hparams.get("_class_path", "an unknown class")
         raise CheckpointError(f"{what} {path} holds a {found}, but a {expected.__name__} is needed")
     hparams.pop("_instantiator", None)
-    hparams = drop_removed_options(hparams, path=path)
+    hparams = current_options(hparams, path=path)
     # the module records *its own* plain config as hparams, even when built inside another module
     with _given_hyperparameters_context(hparams=hparams, instantiator=_INSTANTIATOR):
         module = instantiate_module(expected, hparams)

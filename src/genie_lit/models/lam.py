@@ -41,8 +41,8 @@ instead of pixels (the paper's Table 2 ablation); the target is still the next f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import warnings
 import zlib
@@ -68,6 +68,44 @@ WARMUP_NOISE = 0.2  # std of the noise on the unit-norm latent during the neares
 RESTART_NOISE = 0.05  # std of the noise on a restarted code (search)
 MAX_TRUE_ACTIONS = 18  # outputs of the few-label head: the full Atari action set
 LABEL_SEED = 0  # seed of the hash that picks the labelled episodes
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Options of the hard-EM ``search`` assignment (a YAML mapping under ``search:``).
+
+    Args:
+        temperature: temperature of the encoder's cosine logits over the codes.
+        head_hidden: hidden width of the decoder's action head.
+        null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
+            code, which teaches the trunk to explain what needs no action.
+        warmup_steps: first training steps in which the decoder learns to predict with the zero
+            action only: what history explains is learned before codes compete.
+        inference: how a real transition's latent action is read: ``"encoder"``, the encoder's
+            nearest code (amortised, the paper's LAM); ``"search"``, the code whose decoder
+            prediction of the real next frame is best, i.e. the E-step itself (|A| small head
+            passes per transition, no encoder error). It also decides which actions the co-trained
+            dynamics model learns from.
+    """
+
+    temperature: float = 0.1
+    head_hidden: int = 256
+    null_action_weight: float = 0.0
+    warmup_steps: int = 0
+    inference: Literal["encoder", "search"] = "encoder"
+
+    def __post_init__(self) -> None:
+        if self.inference not in ("encoder", "search"):
+            raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
+        if self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0:
+            raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
+                             "null_action_weight >= 0, warmup_steps >= 0)")
+
+
+# the flat constructor options of versions before SearchOptions -> their field in it
+_FLAT_SEARCH_OPTIONS = {"search_temperature": "temperature", "head_hidden": "head_hidden",
+                        "null_action_weight": "null_action_weight", "search_warmup_steps": "warmup_steps",
+                        "action_inference": "inference"}
 
 
 @dataclass
@@ -104,17 +142,8 @@ class LatentActionModel(GenieModule):
         warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest).
         assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``)
             or ``"nearest"`` (classic VQ: the code nearest the encoder's latent).
-        search_temperature: temperature of the encoder's cosine logits over the codes (search).
-        head_hidden: hidden width of the search decoder's action head.
-        null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
-            code, which teaches the trunk to explain what needs no action (search).
-        search_warmup_steps: first training steps in which the decoder learns to predict with the
-            zero action only (search): what history explains is learned before codes compete.
-        action_inference: how a real transition's latent action is read (search): ``"encoder"``,
-            the encoder's nearest code (amortised, the paper's LAM); ``"search"``, the code whose
-            decoder prediction of the real next frame is best, i.e. the E-step itself (|A| small
-            head passes per transition, no encoder error). It also decides which actions the
-            co-trained dynamics model learns from.
+        search: the options of the ``search`` assignment (:class:`SearchOptions`; its defaults when
+            omitted), e.g. ``search: {null_action_weight: 1.0}`` in a YAML.
         labelled_fraction: fraction of training episodes whose true actions train a small head on
             the latent action (few-label supervision, LAOM); 0 (default, the paper): unsupervised,
             true actions are never read.
@@ -139,28 +168,24 @@ class LatentActionModel(GenieModule):
         change_weight: float = 10.0,
         warmup_steps: int = 300,
         assignment: Literal["search", "nearest"] = "search",
-        search_temperature: float = 0.1,
-        head_hidden: int = 256,
-        null_action_weight: float = 0.0,
-        search_warmup_steps: int = 0,
-        action_inference: Literal["encoder", "search"] = "encoder",
+        search: SearchOptions | None = None,
         labelled_fraction: float = 0.0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
+        search = SearchOptions(**search) if isinstance(search, dict) else (search or SearchOptions())
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.hparams["search"] = asdict(search)  # plain values in the checkpoint
         self.quantizer = quantizer if quantizer is not None else VectorQuantizer(codebook_size=8, dim=16)
         self.image_size, self.patch_size, self.channels = as_hw(image_size), patch_size, channels
         self.grid = grid_size(*self.image_size, patch_size)
         self.input_type, self.token_dim = input_type, token_dim
         self.change_weight, self.warmup_steps = change_weight, warmup_steps
-        self.assignment, self.search_temperature = assignment, search_temperature
-        self.null_action_weight, self.search_warmup_steps = null_action_weight, search_warmup_steps
-        if action_inference not in ("encoder", "search") or (action_inference == "search" and assignment != "search"):
-            raise ValueError(f"action_inference must be 'encoder' or 'search' (the latter with assignment='search'), "
-                             f"got {action_inference!r} with assignment={assignment!r}")
-        self.action_inference = action_inference
+        self.assignment, self.search = assignment, search
+        if search.inference == "search" and assignment != "search":
+            raise ValueError(f"search.inference='search' reads the E-step, which needs assignment='search'; "
+                             f"got assignment={assignment!r}")
         self.encoder, self.decoder = encoder, decoder
         if assignment == "search" and not hasattr(self.quantizer, "track_usage"):
             raise ValueError(f"assignment='search' needs a VectorQuantizer (explicit codes); got "
@@ -180,8 +205,8 @@ class LatentActionModel(GenieModule):
         self.decoder_pos = nn.Parameter(torch.randn(num_patches, decoder.dim) * 0.02)
         self.action_embed = nn.Linear(self.quantizer.dim, decoder.dim)
         if assignment == "search":  # the action enters after the trunk: a non-linear per-token head
-            self.head = nn.Sequential(nn.LayerNorm(decoder.dim), nn.Linear(decoder.dim, head_hidden), nn.GELU(),
-                                      nn.Linear(head_hidden, patch_dim))
+            self.head = nn.Sequential(nn.LayerNorm(decoder.dim), nn.Linear(decoder.dim, search.head_hidden),
+                                      nn.GELU(), nn.Linear(search.head_hidden, patch_dim))
         elif assignment == "nearest":  # the action is added to the decoder's input tokens
             self.head = nn.Linear(decoder.dim, patch_dim)
         else:
@@ -201,6 +226,22 @@ class LatentActionModel(GenieModule):
     @property
     def num_actions(self) -> int:
         return self.quantizer.codebook_size
+
+    @property
+    def action_inference(self) -> str:
+        """How a real transition's latent action is read: ``"encoder"`` or ``"search"`` (the E-step)."""
+        return self.search.inference if self.assignment == "search" else "encoder"
+
+    @classmethod
+    def upgrade_options(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's constructor options with the flat search options of earlier versions
+        (``search_temperature``, ``head_hidden``, ``null_action_weight``, ``search_warmup_steps``,
+        ``action_inference``) moved under ``search``."""
+        flat = {field: init_args[key] for key, field in _FLAT_SEARCH_OPTIONS.items() if key in init_args}
+        if not flat:
+            return init_args
+        rest = {k: v for k, v in init_args.items() if k not in _FLAT_SEARCH_OPTIONS}
+        return {**rest, "search": {**(rest.get("search") or {}), **flat}}
 
     def set_labelled_fraction(self, fraction: float) -> None:
         """Turn few-label supervision on (``fraction`` > 0, adds the head once) or off."""
@@ -358,8 +399,8 @@ class LatentActionModel(GenieModule):
         b, t = target.shape[:2]
         weight = self._change_weight(previous, target)
         trunk = self.decode_trunk(previous, frames[:, :-1])
-        logits = F.normalize(latents, dim=-1) @ codes.t() / self.search_temperature
-        if self.training and int(self.steps_trained) < self.search_warmup_steps:
+        logits = F.normalize(latents, dim=-1) @ codes.t() / self.search.temperature
+        if self.training and int(self.steps_trained) < self.search.warmup_steps:
             null = self.decode_head(trunk, previous, torch.zeros(b, t, codes.shape[1], device=video.device))
             loss = (weight * (null - target).pow(2)).mean() / weight.mean() + 0.0 * logits.sum()  # 0 * keeps DDP's graph
             self.steps_trained += 1
@@ -372,9 +413,9 @@ class LatentActionModel(GenieModule):
         prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])
         error = (prediction - target).pow(2)
         weighted = (weight * error).mean() / weight.mean()
-        if self.null_action_weight > 0:  # the trunk alone explains what needs no action
+        if self.search.null_action_weight > 0:  # the trunk alone explains what needs no action
             null = self.decode_head(trunk, previous, torch.zeros_like(codes[winner]))
-            weighted = weighted + self.null_action_weight * (weight * (null - target).pow(2)).mean() / weight.mean()
+            weighted = weighted + self.search.null_action_weight * (weight * (null - target).pow(2)).mean() / weight.mean()
         encoder_loss = F.cross_entropy(logits.reshape(-1, codes.shape[0]), winner.reshape(-1))
         if self.training:
             self.quantizer.track_usage(winner, codes[winner.reshape(-1)].detach(), noise=RESTART_NOISE)
