@@ -100,7 +100,7 @@ def collect(out: Path, seed: int, scale: float) -> dict:
             **{k: f.get(k) for k in FIGURES if k in f},
             "next_frame_gain": f["next_frame_psnr_inferred"] - f["next_frame_psnr_copy"],
             "world_seconds": stages["world"]["seconds"], "tokenizer_seconds": stages["tokenizer"]["seconds"],
-            "games": games, "horizon": evaluation["rollouts"].get("horizon")}
+            "games": games, "horizon": evaluation.get("horizon") or evaluation["rollouts"].get("horizon")}
 
 
 def summarise(values: list[float]) -> dict:

@@ -21,9 +21,9 @@ from genie_lit.evaluation.latent_actions import few_shot, game_agreement, joint_
 from genie_lit.evaluation.runner import evaluate_world
 from genie_lit.metrics.latent_actions import normalized_mutual_information
 
-FAST = ["--threads", "1", "--maskgit-steps", "2", "--fvd-size", "64", "--fvd-frames", "9", "--shots", "10",
-        "--few-shot-seeds", "2", "--prompts", "3"]
-SECTIONS = ("tokenizer", "next_frame", "rollouts", "latent_actions", "action_consistency")
+FAST = ["--threads", "1", "--maskgit-steps", "2", "--horizon-frames", "8", "--fvd-size", "64", "--fvd-frames", "9",
+        "--shots", "10", "--few-shot-seeds", "2", "--prompts", "3"]
+SECTIONS = ("tokenizer", "next_frame", "rollouts", "horizon", "latent_actions", "action_consistency")
 
 
 def numbers(tree) -> list[float]:
@@ -61,10 +61,11 @@ def test_evaluate_writes_every_section_with_finite_numbers_per_game_and_the_comm
     rollouts = results["rollouts"]
     assert rollouts["t"] == 4 and rollouts["fvd_name"] == "fvd_random_i3d_64px" and not rollouts["fvd_comparable"]
     assert rollouts["delta_psnr"] == pytest.approx(rollouts["psnr_inferred"] - rollouts["psnr_random"])
-    horizon = rollouts["horizon"]  # both games' test episodes hold several clips: each has another scene
+    horizon = results["horizon"]  # 8-frame rollouts (FAST), past the 4-frame training clips
     curves = ("psnr_inferred", "psnr_random", "psnr_copy_first", "psnr_other_scene")
-    assert {len(horizon[c]) for c in curves} == {horizon["frames"]} and horizon["clips_with_partner"] == rollouts["clips"]
-    assert 1 <= horizon["recognisable_frames"] <= horizon["frames"] and horizon["psnr_copy_first"][0] == 100.0
+    assert {len(horizon[c]) for c in curves} == {horizon["frames"]} == {8}
+    assert horizon["clips_with_partner"] == horizon["clips"] == 6  # 3 clips per 24-frame test episode, 2 games
+    assert 1 <= horizon["recognisable_frames"] <= 8 and horizon["psnr_copy_first"][0] == 100.0
 
     actions = results["latent_actions"]
     assert sorted(actions["games"]) == ["left", "right"]
@@ -81,7 +82,7 @@ def test_evaluate_writes_every_section_with_finite_numbers_per_game_and_the_comm
     for heading in ("## Tokenizer reconstruction", "## Next-frame prediction", "## Rollouts", "## Latent actions",
                     "## Action consistency", "## Settings"):
         assert heading in report
-    assert "### Horizon" in report and "another scene of the game" in report
+    assert "## Horizon: 8-frame rollouts" in report and "another scene of the game" in report
     assert "NMI chance" in report and "RIGHT" in report and "baseline: different actions" in report
     assert f"genie-lit evaluate --ckpt {world_ckpt}" in report
 

@@ -48,7 +48,7 @@ def test_quickstart_writes_every_stage_and_the_report(quickstart_run):
     for key in ("tokenizer_psnr", "delta_psnr", "action_nmi", "action_nmi_chance", "few_shot_chance"):
         assert key in figures
     assert figures["action_nmi"] == results["latent_actions"]["mean"]["nmi"]
-    assert figures["rollout_recognisable_frames"] == results["rollouts"]["horizon"]["recognisable_frames"]
+    assert figures["rollout_recognisable_frames"] == results["horizon"]["recognisable_frames"]
     text = (out / "report.md").read_text()
     assert "latent action NMI" in text and "Wall time per stage" in text and "Δ4PSNR" in text
     assert "rollout frames recognisable" in text

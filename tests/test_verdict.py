@@ -40,8 +40,8 @@ def test_rollouts_that_lose_their_scene_get_a_verdict_and_an_old_eval_without_a_
     assert "rollout horizon" not in {v.figure for v in verdicts(r)}  # eval.json from before the horizon
     horizon = {"frames": 16, "recognisable_frames": 9, "psnr_inferred_with_partner": [20.0] * 16,
                "psnr_other_scene": [21.5] * 16}
-    r["rollouts"]["horizon"] = horizon
+    r["horizon"] = horizon
     found = {v.figure: v for v in verdicts(r)}["rollout horizon"]
     assert not found.ok and "9 of 16 frames" in found.says and "21.50 dB" in found.says
-    r["rollouts"]["horizon"] = {**horizon, "recognisable_frames": 16}
+    r["horizon"] = {**horizon, "recognisable_frames": 16}
     assert {v.figure: v for v in verdicts(r)}["rollout horizon"].ok

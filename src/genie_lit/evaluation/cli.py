@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "genie_lit.models.maskgit.MASKGIT_TEMPERATURE)")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, random actions and draws (0)")
     parser.add_argument("--t", type=int, default=4, help="frame compared by ΔtPSNR, 1-based (paper: 4)")
+    parser.add_argument("--horizon-frames", type=int, default=16, help="frames of the rollouts whose horizon is "
+                        "scored frame by frame against the real clip and another scene of the game (16; 0: skip)")
     parser.add_argument("--fvd-weights", help="local I3D weights file; without it FVD is fvd_random_i3d "
                         "(not comparable to published FVD)")
     parser.add_argument("--no-fvd", action="store_true", help="skip FVD (I3D costs ~0.6 s per clip on 2 CPU cores)")
@@ -84,7 +86,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
             args.ckpt, args.data, args.split, max_clips=args.max_clips, clip_length=args.clip_length,
             maskgit_steps=MASKGIT_STEPS if args.maskgit_steps is None else args.maskgit_steps,
             temperature=MASKGIT_TEMPERATURE if args.temperature is None else args.temperature, seed=args.seed,
-            t=args.t, fvd=not args.no_fvd, fvd_weights=args.fvd_weights, fvd_size=args.fvd_size or STANDARD_I3D_SIZE,
+            t=args.t, horizon_frames=args.horizon_frames, fvd=not args.no_fvd, fvd_weights=args.fvd_weights, fvd_size=args.fvd_size or STANDARD_I3D_SIZE,
             fvd_frames=args.fvd_frames, shots=args.shots, few_shot_seeds=args.few_shot_seeds,
             permutations=args.permutations, prompts_per_game=args.prompts, batch_size=args.batch_size,
             device=str(device),

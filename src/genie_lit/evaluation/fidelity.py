@@ -11,9 +11,10 @@
   own next-frame reconstruction PSNR over every frame of the clip (``val/lam_psnr`` in training)
   beside copying the previous frame.
 - :func:`rollout_metrics`: ΔtPSNR and FVD of rollouts from ``x_1``, computed exactly as the
-  :class:`~genie_lit.callbacks.RolloutMetrics` callback does (same seeds, same FVD name), and the
-  rollouts' horizon (:func:`rollout_horizon`): their PSNR against the real clip at every frame,
-  beside copying ``x_1`` and beside a real clip of another scene of the same game.
+  :class:`~genie_lit.callbacks.RolloutMetrics` callback does (same seeds, same FVD name).
+- :func:`horizon_metrics`: the horizon of longer rollouts (16 frames by default, past the
+  training clips): their PSNR against the real clip at every frame, beside copying ``x_1`` and
+  beside a real clip of another scene of the same game (:func:`rollout_horizon`).
 """
 
 from __future__ import annotations
@@ -85,20 +86,15 @@ def next_frame_metrics(world: Genie, batches: Batches, seed: int) -> dict:
 
 @torch.no_grad()
 def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
-                    fvd: tuple[FrechetVideoDistance, str] | None = None,
-                    partners: dict[int, int] | None = None) -> dict:
-    """ΔtPSNR, the rollouts' horizon (``partners``: clip -> clip of another scene of the same game,
-    :func:`~genie_lit.evaluation.data.scene_partners`), and with ``fvd`` (metric and name from
-    :func:`~genie_lit.metrics.build_fvd`) the FVD of the rollouts with inferred actions against the
-    real clips."""
+                    fvd: tuple[FrechetVideoDistance, str] | None = None) -> dict:
+    """ΔtPSNR, and with ``fvd`` (metric and name from :func:`~genie_lit.metrics.build_fvd`)
+    the FVD of the rollouts with inferred actions against the real clips."""
     device = world.device
     delta = DeltaPSNR(t=t).to(device)
     metric, name = fvd if fvd is not None else (None, None)
     if metric is not None:
         metric = metric.to(device)
     clips = 0
-    curves: dict[str, list[Tensor]] = {"inferred": [], "random": [], "copy_first": []}
-    reals: dict[int, Tensor] = {}
     for indices, real in batches:
         real = real.to(device)
         if real.shape[1] < t:
@@ -106,26 +102,41 @@ def rollout_metrics(world: Genie, batches: Batches, t: int, seed: int,
                              "(raise --clip-length or lower --t)")
         inferred, randomised = rollout_pair(world, real, indices, seed)
         delta.update(real, inferred, randomised)
-        keep = (indices >= 0).to(device)
-        for curve, generated in (("inferred", inferred.clamp(0, 1)), ("random", randomised.clamp(0, 1)),
-                                 ("copy_first", real[:, :1].expand_as(real))):
-            curves[curve].append(frame_psnr(real, generated)[keep].cpu())
-        reals.update({int(i): clip.cpu() for i, clip in zip(indices, real) if int(i) >= 0})
         if metric is not None:
             metric.update(inferred, real=False)
             metric.update(real, real=True)
         clips += real.shape[0]
     out: dict = {"t": t, "clips": clips, **{k: float(v) for k, v in delta.compute().items()}}
-    partners = {i: j for i, j in (partners or {}).items() if i in reals and j in reals}
-    order = [int(i) for indices, _ in batches for i in indices if int(i) >= 0]
-    other = [frame_psnr(reals[i], reals[partners[i]]) for i in order if i in partners]
-    out["horizon"] = rollout_horizon({k: torch.cat(v) for k, v in curves.items()},
-                                     torch.stack(other) if other else None, [i in partners for i in order])
     if metric is not None:
         out["fvd_name"] = name
         out["fvd_comparable"] = name == "fvd"
         out["fvd"] = float(metric.compute()) if clips >= 2 else None
     return out
+
+
+@torch.no_grad()
+def horizon_metrics(world: Genie, batches: Batches, seed: int, partners: dict[int, int]) -> dict:
+    """The rollouts' horizon on real clips ``b T c h w``: rolled out from ``x_1`` as ΔtPSNR's pair
+    (:func:`~genie_lit.models.world.rollout_pair`), scored frame by frame (:func:`rollout_horizon`);
+    ``partners``: clip -> a clip of another scene of the same game
+    (:func:`~genie_lit.evaluation.data.scene_partners`)."""
+    device = world.device
+    curves: dict[str, list[Tensor]] = {"inferred": [], "random": [], "copy_first": []}
+    reals: dict[int, Tensor] = {}
+    order: list[int] = []
+    for indices, real in batches:
+        real = real.to(device)
+        inferred, randomised = rollout_pair(world, real, indices, seed)
+        for curve, generated in (("inferred", inferred.clamp(0, 1)), ("random", randomised.clamp(0, 1)),
+                                 ("copy_first", real[:, :1].expand_as(real))):
+            curves[curve].append(frame_psnr(real, generated).cpu())
+        reals.update({int(i): clip.cpu() for i, clip in zip(indices, real)})
+        order += [int(i) for i in indices]
+    partners = {i: j for i, j in partners.items() if i in reals and j in reals}
+    other = [frame_psnr(reals[i], reals[partners[i]]) for i in order if i in partners]
+    out = rollout_horizon({k: torch.cat(v) for k, v in curves.items()}, torch.stack(other) if other else None,
+                          [i in partners for i in order])
+    return {**out, "clips": len(order)}
 
 
 def rollout_horizon(curves: dict[str, Tensor], other_scene: Tensor | None, has_partner: list[bool]) -> dict:

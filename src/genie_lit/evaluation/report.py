@@ -51,7 +51,8 @@ def markdown(r: dict) -> str:
         _tokenizer(r["tokenizer"]),
     ]
     if r["kind"] == "world":
-        parts += [_next_frame(r["next_frame"]), _rollouts(r["rollouts"]), _latent(r["latent_actions"]),
+        parts += [_next_frame(r["next_frame"]), _rollouts(r["rollouts"]),
+                  *([_horizon(r["horizon"])] if r.get("horizon") else []), _latent(r["latent_actions"]),
                   _consistency(r["action_consistency"])]
     else:
         parts.append("_Tokenizer checkpoint: the world sections (next frame, rollouts, latent actions, "
@@ -104,7 +105,6 @@ def _rollouts(s: dict) -> str:
         f"{s['clips']} clips rolled out from their first frame with the LAM's actions and with random actions "
         "(same MaskGIT random numbers).",
         table(["metric", "value", "baseline / note"], rows),
-        *([_horizon(s["horizon"])] if s.get("horizon") else []),
     ])
 
 
@@ -122,8 +122,9 @@ def _horizon(h: dict) -> str:
                 f"{h['clips_with_partner']} clips); at frame {frames}, "
                 f"{h['recognisable_share_last'] * 100:.0f}% of the clips are closer than their other scene.")
     return "\n\n".join([
-        "### Horizon: PSNR against the real clip, frame by frame",
-        says,
+        f"## Horizon: {frames}-frame rollouts against the real clip, frame by frame",
+        f"{h['clips']} clips of {frames} frames rolled out from their first frame as above (past the training "
+        "clips: the world's attention window slides). " + says,
         table(["frame", "LAM actions", "random actions", "copy x_1", "another scene of the game"], rows),
     ])
 

@@ -18,7 +18,7 @@ from genie_lit.evaluation.consistency import action_consistency, pick_prompts
 from genie_lit.evaluation.data import (
     EvaluationError, clip_batches, load_held_out, sample_clips, scene_partners, to_video,
 )
-from genie_lit.evaluation.fidelity import next_frame_metrics, rollout_metrics, tokenizer_metrics
+from genie_lit.evaluation.fidelity import horizon_metrics, next_frame_metrics, rollout_metrics, tokenizer_metrics
 from genie_lit.evaluation.latent_actions import latent_action_metrics
 from genie_lit.metrics import STANDARD_I3D_SIZE, build_fvd
 from genie_lit.models.checkpoints import CheckpointError, build_from_checkpoint, checkpoint_class, read_checkpoint
@@ -63,6 +63,7 @@ def evaluate_world(
     temperature: float = MASKGIT_TEMPERATURE,
     seed: int = 0,
     t: int = 4,
+    horizon_frames: int = 16,
     fvd: bool = True,
     fvd_weights: str | None = None,
     fvd_size: int = STANDARD_I3D_SIZE,
@@ -114,6 +115,7 @@ def evaluate_world(
                      "unreadable": held.skipped},
         "settings": {"clip_length": clip_length, "max_clips": max_clips, "clips": len(clips),
                      "maskgit_steps": maskgit_steps, "temperature": temperature, "seed": seed, "t": t,
+                     "horizon_frames": horizon_frames,
                      "fvd": fvd, "fvd_weights": fvd_weights, "fvd_size": fvd_size, "fvd_frames": fvd_frames,
                      "shots": shots, "few_shot_seeds": few_shot_seeds, "permutations": permutations,
                      "prompts_per_game": prompts_per_game, "batch_size": batch_size, "device": device,
@@ -131,8 +133,12 @@ def evaluate_world(
     if kind == "world":
         world = model
         results["next_frame"] = timed("next_frame", lambda: next_frame_metrics(world, batches, seed))
-        results["rollouts"] = timed("rollouts", lambda: rollout_metrics(
-            world, batches, t, seed, fvd_metric, scene_partners(held.episodes, clips)))
+        results["rollouts"] = timed("rollouts", lambda: rollout_metrics(world, batches, t, seed, fvd_metric))
+        long_clips = sample_clips(held.episodes, horizon_frames, max_clips) if horizon_frames >= 2 else []
+        if long_clips:
+            long_batches = clip_batches(held.episodes, long_clips, horizon_frames, batch_size)
+            results["horizon"] = timed("horizon", lambda: horizon_metrics(
+                world, long_batches, seed, scene_partners(held.episodes, long_clips)))
         lam_clip = int(world.lam.context_frames) or clip_length
         results["latent_actions"] = timed("latent_actions", lambda: latent_action_metrics(
             world.lam, held.episodes, lam_clip, batch_size, torch_device, shots, few_shot_seeds, permutations,

@@ -68,7 +68,7 @@ def verdicts(r: dict, world_steps: int | None = None) -> list[Verdict]:
                        f"{delta:.2f} dB (noise between seeds about {MARGINS['delta_psnr_db']} dB).",
                        "Rollouts with the inferred actions are no closer to the real clip than with random ones: "
                        "the world is not controllable by its latent actions.", more + "."))
-    horizon = ro.get("horizon") or {}
+    horizon = r.get("horizon") or {}
     if horizon.get("recognisable_frames") is not None:
         frames, kept = horizon["frames"], horizon["recognisable_frames"]
         out.append(Verdict("rollout horizon", kept == frames,

@@ -91,7 +91,7 @@ def write_quickstart_report(out: Path, state: QuickstartState, videos_per_game: 
 def figures(r: dict) -> dict:
     """The headline numbers of an ``eval.json`` with their chance levels."""
     la, ro, nf, tok = r["latent_actions"]["mean"], r["rollouts"], r["next_frame"], r["tokenizer"]
-    horizon = ro.get("horizon") or {}
+    horizon = r.get("horizon") or {}
     return {
         "tokenizer_psnr": tok["psnr"], "tokenizer_ssim": tok["ssim"],
         "next_frame_psnr_inferred": nf["psnr_dynamics_inferred"], "next_frame_psnr_random": nf["psnr_dynamics_random"],
