@@ -55,6 +55,15 @@ def test_train_throughput_reports_every_component(tmp_path, monkeypatch):
         assert r["frames_per_s"] == pytest.approx(r["batch"] * r["clip_length"] / r["step"]["median_s"])
 
 
+def test_world_step_cost_takes_the_quickstart_step_apart(tmp_path, monkeypatch):
+    record = _run("world_step_cost", tmp_path, monkeypatch, "--threads", "1")
+    cases = {r["case"]: r for r in record["results"]}
+    assert set(cases) == {"step", "step, tokens given", "encode", "LAM loss + backward", "dynamics loss + backward",
+                          "validation batch"}
+    assert cases["step"]["share_of_step"] == 1.0
+    assert all(_positive(r["seconds"]["median_s"]) and _positive(r["share_of_step"]) for r in cases.values())
+
+
 def test_play_fps_reports_cache_and_recompute_per_context(tmp_path, monkeypatch):
     record = _run("play_fps", tmp_path, monkeypatch)
     contexts = record["setup"]["contexts"]

@@ -91,14 +91,20 @@ class GenieCoTraining(GenieModule):
             raise CheckpointError("co-training needs a trained tokenizer: pass --model.init_args.tokenizer_ckpt PATH")
         return self.tokenizer
 
-    def compute(self, video: Tensor, **labels: Any) -> dict[str, Any]:
-        """Losses for clips ``b t c h w``; ``labels`` (``actions``, ``episodes``) reach only the LAM's
-        few-label head (:meth:`LatentActionModel.label_inputs`)."""
+    def encode(self, video: Tensor) -> Tensor:
+        """The frozen tokenizer's tokens ``b t h w`` of clips ``b t c h w``."""
         tokenizer = self._require_tokenizer()
         # the frozen tokenizer always encodes in float32: under bf16 autocast its nearest-code lookup
         # changes most tokens, and the dynamics would learn codes that play (float32) never shows it
         with torch.no_grad(), torch.autocast(video.device.type, enabled=False):
-            tokens = tokenizer.encode(video.float())
+            return tokenizer.encode(video.float())
+
+    def compute(self, video: Tensor, tokens: Tensor | None = None, **labels: Any) -> dict[str, Any]:
+        """Losses for clips ``b t c h w``; ``tokens``: their tokens when known (else encoded here);
+        ``labels`` (``actions``, ``episodes``) reach only the LAM's few-label head
+        (:meth:`LatentActionModel.label_inputs`)."""
+        if tokens is None:
+            tokens = self.encode(video)
         lam_out = self.lam.compute(video, **labels)
         dyn_out = self.dynamics.compute(tokens, lam_out.actions.detach())
         loss = self.lam_weight * lam_out.loss + self.dynamics_weight * dyn_out.loss
