@@ -97,6 +97,21 @@ def optimizers(module: torch.nn.Module) -> tuple[torch.optim.Optimizer, Any]:
     return configured, None
 
 
+def training_step(module: torch.nn.Module, loss: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer,
+                  scheduler: Any, clip: float | None, bf16: bool) -> None:
+    """One optimizer step as Lightning takes it: ``loss()`` (under bf16-mixed autocast when ``bf16``),
+    backward, gradient clipping at ``clip``, optimizer and scheduler step."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # Lightning's bf16-mixed
+        value = loss()
+    value.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+
+
 # --------------------------------------------------------------------------------- timing
 def synchronize(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":

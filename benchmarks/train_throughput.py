@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, interleaved, machine, optimizers,
-                    print_table, read_config, shrink, summary)
+                    print_table, read_config, shrink, summary, training_step)
 
 RESULTS = RESULTS_DIR / "train_throughput.json"
 COMPONENTS = {
@@ -88,15 +88,7 @@ class Trainer:
         self.params = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
 
     def __call__(self, precision: str = "32") -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # Lightning's bf16-mixed
-            loss = self.loss()
-        loss.backward()
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        training_step(self.module, self.loss, self.optimizer, self.scheduler, self.clip, precision == "bf16")
 
 
 def main(argv: list[str] | None = None) -> dict:

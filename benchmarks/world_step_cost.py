@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, interleaved, machine, merge, optimizers,
-                    print_table, read_config, shrink, summary)
+                    print_table, read_config, shrink, summary, training_step)
 from genie_lit.nn.acceleration import compile_blocks
 
 RESULTS = RESULTS_DIR / "world_step_cost.json"
@@ -57,15 +57,9 @@ class World:
         self.tokens = self.module.encode(self.video)
 
     def step(self, tokens_given: bool = False) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):  # the quickstart's bf16-mixed
-            loss = self.module.compute(self.video, tokens=self.tokens if tokens_given else None)["loss"]
-        loss.backward()
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        tokens = self.tokens if tokens_given else None
+        training_step(self.module, lambda: self.module.compute(self.video, tokens=tokens)["loss"], self.optimizer,
+                      self.scheduler, self.clip, bf16=True)  # the quickstart's bf16-mixed
 
     def encode(self) -> None:
         self.module.encode(self.video)
