@@ -28,6 +28,14 @@ nearest-code assignment follows whatever dominates the encoder's latent (the gam
 5. optionally weights the loss on pixels that change between ``x_t`` and ``x_{t+1}``
    (``change_weight``).
 
+Two levers from LAOM (Nikulin et al., ICML 2025), off by default: ``assignment="continuous"``
+trains the decoder on the encoder's *continuous* latent (LAOM found quantisation hurt latent
+actions) and keeps the |A| discrete actions for play as a head fitted beside it: the codebook
+follows the detached latents (k-means seeding after ``warmup_steps``, then the codebook loss
+and dead-code restarts), and a transition's action is its latent's nearest code.
+``augment_shift`` > 0 translates each training clip by a random offset of up to that many pixels
+(the same for all its frames).
+
 Few-label supervision (``labelled_fraction``, off by default as in the paper): LAOM (Nikulin et
 al., ICML 2025) supervises the latent actions with a few true labels. With ``labelled_fraction``
 > 0 a small linear head on the continuous latent action predicts the true action, trained by
@@ -59,7 +67,8 @@ from genie_lit.metrics.latent_actions import LatentActionAgreement
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
 from genie_lit.models.checkpoints import freeze, load_module
 from genie_lit.models.tokenizer import VideoTokenizer
-from genie_lit.nn import VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, unpatchify
+from genie_lit.nn import (VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, random_shift,
+                          unpatchify)
 
 
 # fixed settings (options once; no config or test ever changed them)
@@ -78,7 +87,8 @@ class SearchOptions:
         temperature: temperature of the encoder's cosine logits over the codes.
         head_hidden: hidden width of the decoder's action head.
         null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
-            code, which teaches the trunk to explain what needs no action.
+            code, which teaches the trunk to explain what needs no action (also read by
+            ``assignment="continuous"``).
         warmup_steps: first training steps in which the decoder learns to predict with the zero
             action only: what history explains is learned before codes compete.
         inference: how a real transition's latent action is read: ``"encoder"``, the encoder's
@@ -140,13 +150,15 @@ class LatentActionModel(GenieModule):
         token_dim: code dimension of that tokenizer (checked when it is attached).
         change_weight: extra loss weight of pixels that change between consecutive frames.
         warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest).
-        assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``)
-            or ``"nearest"`` (classic VQ: the code nearest the encoder's latent).
+        assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``),
+            ``"nearest"`` (classic VQ: the code nearest the encoder's latent) or ``"continuous"``
+            (the decoder reads the continuous latent; the codebook is a discrete head beside it).
         search: the options of the ``search`` assignment (:class:`SearchOptions`; its defaults when
             omitted), e.g. ``search: {null_action_weight: 1.0}`` in a YAML.
         labelled_fraction: fraction of training episodes whose true actions train a small head on
             the latent action (few-label supervision, LAOM); 0 (default, the paper): unsupervised,
             true actions are never read.
+        augment_shift: training clips are translated by up to this many pixels (0: off).
     """
 
     # options that older versions had, with the only value they were ever used with: a checkpoint that
@@ -167,9 +179,10 @@ class LatentActionModel(GenieModule):
         token_dim: int = 32,
         change_weight: float = 10.0,
         warmup_steps: int = 300,
-        assignment: Literal["search", "nearest"] = "search",
+        assignment: Literal["search", "nearest", "continuous"] = "search",
         search: SearchOptions | None = None,
         labelled_fraction: float = 0.0,
+        augment_shift: int = 0,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
@@ -183,6 +196,9 @@ class LatentActionModel(GenieModule):
         self.input_type, self.token_dim = input_type, token_dim
         self.change_weight, self.warmup_steps = change_weight, warmup_steps
         self.assignment, self.search = assignment, search
+        if augment_shift < 0:
+            raise ValueError(f"augment_shift must be >= 0 pixels, got {augment_shift}")
+        self.augment_shift = augment_shift
         if search.inference == "search" and assignment != "search":
             raise ValueError(f"search.inference='search' reads the E-step, which needs assignment='search'; "
                              f"got assignment={assignment!r}")
@@ -204,13 +220,13 @@ class LatentActionModel(GenieModule):
         self.decoder_embed = nn.Linear(frame_dim, decoder.dim)
         self.decoder_pos = nn.Parameter(torch.randn(num_patches, decoder.dim) * 0.02)
         self.action_embed = nn.Linear(self.quantizer.dim, decoder.dim)
-        if assignment == "search":  # the action enters after the trunk: a non-linear per-token head
+        if assignment in ("search", "continuous"):  # the action enters after the trunk: a non-linear per-token head
             self.head = nn.Sequential(nn.LayerNorm(decoder.dim), nn.Linear(decoder.dim, search.head_hidden),
                                       nn.GELU(), nn.Linear(search.head_hidden, patch_dim))
         elif assignment == "nearest":  # the action is added to the decoder's input tokens
             self.head = nn.Linear(decoder.dim, patch_dim)
         else:
-            raise ValueError(f"assignment must be 'search' or 'nearest', got {assignment!r}")
+            raise ValueError(f"assignment must be 'search', 'nearest' or 'continuous', got {assignment!r}")
         last = self.head[-1] if isinstance(self.head, nn.Sequential) else self.head
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -335,7 +351,7 @@ class LatentActionModel(GenieModule):
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:
         """Frames ``x_1..x_{T-1}`` (``b t c h w``, T-1 of them) and action codes ``b (T-1) e``
         -> predicted ``x_2..x_T`` ``b (T-1) c h w``."""
-        if self.assignment == "search":
+        if self.assignment in ("search", "continuous"):
             return self.decode_head(self.decode_trunk(video, frames), video, codes)
         x = self._frames(video) if frames is None else frames
         h = self.decoder_embed(x) + self.decoder_pos + self.action_embed(codes)[:, :, None]
@@ -353,10 +369,13 @@ class LatentActionModel(GenieModule):
         and ``episodes`` (``b`` ids) are used only with ``labelled_fraction`` > 0 (see :meth:`label_inputs`)."""
         if video.shape[1] < 2:
             raise ValueError(f"the latent action model needs clips of at least 2 frames, got {video.shape[1]}")
+        if self.training and self.augment_shift > 0:
+            video = random_shift(video, self.augment_shift)
         frames = self._frames(video)
         latents = self.encode_latents(video, frames)
-        out = self._compute_search(video, frames, latents) if self.assignment == "search" \
-            else self._compute_nearest(video, frames, latents)
+        compute = {"search": self._compute_search, "nearest": self._compute_nearest,
+                   "continuous": self._compute_continuous}[self.assignment]
+        out = compute(video, frames, latents)
         if self.labelled_fraction > 0 and actions is not None and episodes is not None:
             out.label_loss = self._label_loss(latents, actions, episodes)
             out.loss = out.loss + out.label_loss
@@ -379,6 +398,26 @@ class LatentActionModel(GenieModule):
         if self.training:
             self.steps_trained += 1
         return LAMOutput(weighted + quantizer_loss, recon_loss, prediction, out.indices, out.usage, out.perplexity)
+
+    def _compute_continuous(self, video: Tensor, frames: Tensor, latents: Tensor) -> LAMOutput:
+        """The decoder learns from the continuous (unit-norm) latent; the codebook is a discrete
+        head fitted to the detached latents, so it never shapes them (``assignment="continuous"``)."""
+        previous, target = video[:, :-1], video[:, 1:]
+        weight = self._change_weight(previous, target)
+        trunk = self.decode_trunk(previous, frames[:, :-1])
+        relaxed = self.quantizer.relax(latents)
+        prediction = self.decode_head(trunk, previous, relaxed)
+        error = (prediction - target).pow(2)
+        loss = (weight * error).mean() / weight.mean()
+        if self.search.null_action_weight > 0:  # the trunk alone explains what needs no action
+            null = self.decode_head(trunk, previous, torch.zeros_like(relaxed))
+            loss = loss + self.search.null_action_weight * (weight * (null - target).pow(2)).mean() / weight.mean()
+        head = self.quantizer(latents.detach())  # gradients reach the codebook only
+        if self.training:
+            if self.in_warmup():
+                self._collect_for_codebook(latents.detach())
+            self.steps_trained += 1
+        return LAMOutput(loss + head.loss, error.mean(), prediction, head.indices, head.usage, head.perplexity)
 
     def _change_weight(self, previous: Tensor, target: Tensor) -> Tensor:
         changed = (target - previous).abs().amax(dim=2, keepdim=True) > CHANGE_THRESHOLD

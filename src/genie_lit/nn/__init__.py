@@ -3,6 +3,7 @@
 from genie_lit.nn.acceleration import (BLOCK_TYPES, block_wrap_policy, compile_blocks,
                                         set_activation_checkpointing)
 from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention, TemporalAttention, time_mask
+from genie_lit.nn.augment import random_shift
 from genie_lit.nn.patches import grid_size, patchify, unpatchify
 from genie_lit.nn.quantizer import FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, histogram_stats
 from genie_lit.nn.transformer import SpacetimeTransformer, SpatialTransformer, STTransformer, VideoBackbone
@@ -24,6 +25,7 @@ __all__ = [
     "compile_blocks",
     "grid_size",
     "patchify",
+    "random_shift",
     "set_activation_checkpointing",
     "time_mask",
     "unpatchify",

@@ -1,0 +1,171 @@
+"""Latent-action levers, screened on the latent action model alone at the quickstart's settings.
+
+In the quickstart's world stage the LAM learns from its own loss only (the dynamics loss never
+reaches it, and the two models share no parameter), so its latent actions can be screened
+without the dynamics, about 3× cheaper per step. Each variant is the quickstart's LAM
+(``configs/models/lam_pixel.yaml`` as ``configs/genie/cotrain.yaml`` uses it) plus a few option
+overrides, trained as the quickstart trains it: clips of 8 frames, batches of 8 drawn from the
+training episodes of a ``genie-lit quickstart`` recording (``--data``), AdamW at 6e-4 with the
+world's warm-up + cosine schedule over ``--steps`` optimizer steps, gradients clipped at 1,
+bf16-mixed autocast (``--precision 32`` for 32-bit). It is then scored as ``genie-lit evaluate``
+scores a world's LAM: NMI and 200-shot accuracy of the latent actions of every held-out test
+transition against the recorded true actions, per game, beside their chance levels.
+
+The ``quickstart`` variant checks the screen against the full world runs: at 1,000 and 2,000
+steps its NMI should fall within the spread of ``results/quickstart_new_games.json`` and
+``results/quickstart_2000.json``. Budgets are steps; figures are means (and std) over ``--seeds``.
+
+    python benchmarks/lam_levers.py --data runs/quickstart/data --steps 1000 --seeds 0 1 \\
+        --parallel 2 --variants quickstart augment continuous     # -> results/lam_levers.json
+    python benchmarks/lam_levers.py --quick                      # smoke test: tiny models, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import CONFIGS, RESULTS_DIR, build_model, command, finish, machine, print_table, read_config, shrink
+from common import training_step
+
+RESULTS = RESULTS_DIR / "lam_levers.json"
+# variant -> LAM option overrides on top of the quickstart's LAM
+VARIANTS: dict[str, dict] = {
+    "quickstart": {},  # the LAM as the quickstart trains it (hard-EM search assignment)
+    "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
+    "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
+    "continuous_augment": {"assignment": "continuous", "augment_shift": 4},
+}
+CLIP, BATCH, LR, WARMUP = 8, 8, 6e-4, 50  # the quickstart world's data and schedule
+
+
+def lam_section(variant: str, quick: bool) -> dict:
+    section = read_config(CONFIGS / "genie" / "cotrain.yaml")["model"]["init_args"]["lam"]
+    section = shrink(section) if quick else section
+    init = {k: v for k, v in section["init_args"].items() if k != "optimizer"}
+    init.update(VARIANTS[variant])
+    if quick:
+        init["warmup_steps"] = 2
+    return {**section, "init_args": init}
+
+
+def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool) -> dict:
+    from genie_lit.evaluation.data import load_held_out, to_video
+    from genie_lit.evaluation.latent_actions import latent_action_metrics
+    from genie_lit.models import WarmupCosineLR
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    size = (32, 32) if quick else (64, 64)
+    train = load_held_out(data, "train", size, None).episodes
+    test = load_held_out(data, None, size, None).episodes
+    section = lam_section(variant, quick)
+    section["init_args"]["image_size"] = size[0]
+    lam = build_model(section)
+    optimizer = torch.optim.AdamW(lam.param_groups(), lr=LR, betas=(0.9, 0.99), weight_decay=0.01)
+    scheduler = WarmupCosineLR(optimizer, warmup_steps=min(WARMUP, steps), total_steps=steps, min_ratio=0.1)
+    clip, batch = (4, 2) if quick else (CLIP, BATCH)
+    starts_per_episode = np.array([len(e.frames) - clip + 1 for e in train], dtype=float)
+    rng = np.random.default_rng(seed)
+    lam.train()
+    started = time.perf_counter()
+    for _ in range(steps):
+        picks = rng.choice(len(train), size=batch, p=starts_per_episode / starts_per_episode.sum())
+        firsts = [int(rng.integers(starts_per_episode[i])) for i in picks]
+        video = torch.stack([to_video(train[i].frames[s:s + clip]) for i, s in zip(picks, firsts)])
+        training_step(lam, lambda: lam.compute(video).loss, optimizer, scheduler, 1.0, bf16)
+    seconds = time.perf_counter() - started
+    scores = latent_action_metrics(lam.eval(), test, clip, 16, torch.device("cpu"), shots=50 if quick else 200)
+    games = {game: {"nmi": g["nmi"], "nmi_chance": g["nmi_chance"], "codes_used": g["codes_used"],
+                    "few_shot_accuracy": (g["few_shot"] or {}).get("accuracy"),
+                    "few_shot_chance": (g["few_shot"] or {}).get("chance")} for game, g in scores["games"].items()}
+    print(f"[lam_levers] {variant} seed {seed}: NMI {scores['mean']['nmi']:.3f}", flush=True)
+    return {"variant": variant, "seed": seed, "steps": steps, "seconds_per_step": seconds / steps,
+            **scores["mean"], "games": games}
+
+
+def mean_std(values: list[float | None]) -> tuple[float, float] | None:
+    """Mean and sample std of the values that exist (None when none does)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def shown(value: tuple[float, float] | None, spread: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value[0]:.3f} ± {value[1]:.3f}" if spread else f"{value[0]:.3f}"
+
+
+def summarise(results: list[dict], variants: list[str]) -> dict:
+    out = {}
+    for variant in variants:
+        runs = [r for r in results if r["variant"] == variant]
+        entry = {key: mean_std([r[key] for r in runs]) for key in ("nmi", "nmi_chance", "few_shot_accuracy",
+                                                                 "few_shot_chance", "seconds_per_step")}
+        entry["games"] = {game: {"nmi": mean_std([r["games"][game]["nmi"] for r in runs]),
+                                 "few_shot_accuracy": mean_std([r["games"][game]["few_shot_accuracy"] for r in runs])}
+                          for game in runs[0]["games"]}
+        out[variant] = entry
+    return out
+
+
+def make_quick_data(root: Path) -> Path:
+    from genie_lit.data.record import record_atari
+
+    data = root / "lam_levers_data"
+    if not (data / "manifest.json").exists():
+        record_atari(data, ["pong", "breakout"], episodes=4, steps=40, resolution=(32, 32), seed=0, val_episodes=1,
+                     test_episodes=1)
+    return data
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, help="a genie-lit quickstart recording (its data/ folder)")
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per run (1000)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once (1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
+    parser.add_argument("--precision", choices=("bf16", "32"), default="bf16", help="as the quickstart's world")
+    parser.add_argument("--quick", action="store_true", help="tiny models and recording, a few steps")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        data, steps = make_quick_data(args.out.parent), 3
+    elif args.data is None:
+        parser.error("--data is required (a quickstart's data folder), or --quick")
+    else:
+        data, steps = args.data, args.steps
+    record = {"command": command("lam_levers.py", argv), "machine": machine(args.threads),
+              "setup": {"data": str(data), "steps": steps, "seeds": args.seeds, "precision": args.precision,
+                        "clip_length": CLIP, "batch_size": BATCH, "split_scored": "test",
+                        "variants": {v: VARIANTS[v] for v in args.variants}}}
+    jobs = [(v, s, str(data), steps, args.quick, args.threads, args.precision == "bf16")
+            for s in args.seeds for v in args.variants]
+    if args.parallel > 1:
+        with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
+            results = pool.starmap(train_and_score, jobs)
+    else:
+        results = [train_and_score(*job) for job in jobs]
+    record["results"] = results
+    record["summary"] = summarise(results, args.variants)
+    rows = []
+    for variant, s in record["summary"].items():
+        games = " / ".join(shown(g["nmi"], spread=False) for g in s["games"].values())
+        rows.append([variant, shown(s["nmi"]), shown(s["nmi_chance"], False), games, shown(s["few_shot_accuracy"]),
+                     shown(s["few_shot_chance"], False), f"{s['seconds_per_step'][0]:.2f}"])
+    print_table(["variant", "NMI", "chance", "NMI per game", "200-shot", "chance", "s/step"], rows)
+    finish(record, args.out)
+    return record
+
+
+if __name__ == "__main__":
+    main()
