@@ -14,6 +14,7 @@ transition against the recorded true actions, per game, beside their chance leve
 The ``quickstart`` variant checks the screen against the full world runs: at 1,000 and 2,000
 steps its NMI should fall within the spread of ``results/quickstart_new_games.json`` and
 ``results/quickstart_2000.json``. Budgets are steps; figures are means (and std) over ``--seeds``.
+Each finished run is kept under ``--work``, so a killed screen resumes where it stopped.
 
     python benchmarks/lam_levers.py --data runs/quickstart/data --steps 1000 --seeds 0 1 \\
         --parallel 2 --variants quickstart augment continuous     # -> results/lam_levers.json
@@ -23,6 +24,7 @@ steps its NMI should fall within the spread of ``results/quickstart_new_games.js
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -54,7 +56,19 @@ def lam_section(variant: str, quick: bool) -> dict:
     return {**section, "init_args": init}
 
 
-def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool) -> dict:
+def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool,
+                    work: str) -> dict:
+    """One run's record, read from ``work`` when that run finished before (a killed screen resumes)."""
+    done = Path(work) / f"{variant}_seed{seed}_{steps}.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    record = train_once(variant, seed, data, steps, quick, threads, bf16)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(record) + "\n")
+    return record
+
+
+def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool) -> dict:
     from genie_lit.evaluation.data import load_held_out, to_video
     from genie_lit.evaluation.latent_actions import latent_action_metrics
     from genie_lit.models import WarmupCosineLR
@@ -74,11 +88,14 @@ def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool,
     rng = np.random.default_rng(seed)
     lam.train()
     started = time.perf_counter()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         picks = rng.choice(len(train), size=batch, p=starts_per_episode / starts_per_episode.sum())
         firsts = [int(rng.integers(starts_per_episode[i])) for i in picks]
         video = torch.stack([to_video(train[i].frames[s:s + clip]) for i, s in zip(picks, firsts)])
         training_step(lam, lambda: lam.compute(video).loss, optimizer, scheduler, 1.0, bf16)
+        if step % 100 == 0:
+            print(f"[lam_levers] {variant} seed {seed}: step {step}/{steps}, "
+                  f"{(time.perf_counter() - started) / step:.2f} s/step", flush=True)
     seconds = time.perf_counter() - started
     scores = latent_action_metrics(lam.eval(), test, clip, 16, torch.device("cpu"), shots=50 if quick else 200)
     games = {game: {"nmi": g["nmi"], "nmi_chance": g["nmi_chance"], "codes_used": g["codes_used"],
@@ -136,10 +153,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1)")
     parser.add_argument("--precision", choices=("bf16", "32"), default="bf16", help="as the quickstart's world")
     parser.add_argument("--quick", action="store_true", help="tiny models and recording, a few steps")
+    parser.add_argument("--work", type=Path, default=Path("runs/lam_levers"),
+                        help="each finished run's record; a run found here is not trained again")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    work = args.work
     if args.quick:
-        data, steps = make_quick_data(args.out.parent), 3
+        data, steps, work = make_quick_data(args.out.parent), 3, args.out.parent / "lam_levers_runs"
     elif args.data is None:
         parser.error("--data is required (a quickstart's data folder), or --quick")
     else:
@@ -148,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
               "setup": {"data": str(data), "steps": steps, "seeds": args.seeds, "precision": args.precision,
                         "clip_length": CLIP, "batch_size": BATCH, "split_scored": "test",
                         "variants": {v: VARIANTS[v] for v in args.variants}}}
-    jobs = [(v, s, str(data), steps, args.quick, args.threads, args.precision == "bf16")
+    jobs = [(v, s, str(data), steps, args.quick, args.threads, args.precision == "bf16", str(work))
             for s in args.seeds for v in args.variants]
     if args.parallel > 1:
         with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:

@@ -92,6 +92,18 @@ def test_lam_assignment_scores_every_variant_against_true_actions(tmp_path, monk
         assert set(r["games"]) == {"boxing", "breakout", "pong"}
 
 
+def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    record = _run("lam_levers", tmp_path, monkeypatch)
+    variants = {"quickstart", "augment", "continuous", "continuous_augment"}
+    assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
+    assert record["setup"]["split_scored"] == "test"
+    for r in record["results"]:
+        assert r["steps"] == 3 and r["labelled"] > 0 and 0 <= r["nmi"] <= 1
+        assert set(r["games"]) == {"breakout", "pong"}
+    assert len(list((tmp_path / "lam_levers_runs").glob("*.json"))) == len(variants)
+
+
 def test_committed_lam_assignment_results_back_the_claim_that_search_beats_nearest():
     """At test size (--quick: seconds of training) which assignment wins is noise, so the quick run
     above checks only the record's shape. The claim the README makes is checked on the committed
