@@ -75,3 +75,21 @@ def test_continuous_lam_seeds_its_codebook_by_kmeans_after_the_warmup():
     assert torch.equal(lam.quantizer.codebook, before)
     lam.compute(torch.rand(2, 4, 3, 16, 16))
     assert not torch.equal(lam.quantizer.codebook, before)
+
+
+def test_a_world_with_the_continuous_augmented_lam_trains_loads_and_plays(video_dir, tokenizer_ckpt, tmp_path):
+    """Through ``genie-lit fit``: the dynamics learns from the discrete head's actions, and the
+    saved world infers 8-way actions and rolls out with them."""
+    from conftest import CONFIGS, TINY, fit_checkpoint
+    from genie_lit.models import Genie
+
+    lam = "--model.init_args.lam.init_args."
+    ckpt = fit_checkpoint(CONFIGS / "genie" / "cotrain.yaml", TINY / "tiny_cotrain.yaml", video_dir, tmp_path,
+                          "--model.tokenizer_ckpt", str(tokenizer_ckpt), lam + "assignment", "continuous",
+                          lam + "augment_shift", "2", lam + "warmup_steps", "1")
+    world = Genie.from_checkpoint(str(ckpt), maskgit_steps=2)
+    assert world.lam.assignment == "continuous" and world.lam.augment_shift == 2
+    video = torch.rand(1, 4, 3, 64, 64)
+    actions = world.infer_actions(video)
+    assert actions.shape == (1, 3) and int(actions.max()) < world.num_actions
+    assert world.rollout(actions, prompt=video[:, :1], seed=0).shape == (1, 3, 3, 64, 64)
