@@ -2,7 +2,7 @@
 
 In the quickstart's world stage the LAM learns from its own loss only (the dynamics loss never
 reaches it, and the two models share no parameter), so its latent actions can be screened
-without the dynamics, about 3× cheaper per step. Each variant is the quickstart's LAM
+without the dynamics, at about a third of a world step's cost. Each variant is the quickstart's LAM
 (``configs/models/lam_pixel.yaml`` as ``configs/genie/cotrain.yaml`` uses it) plus a few option
 overrides, trained as the quickstart trains it: clips of 8 frames, batches of 8 drawn from the
 training episodes of a ``genie-lit quickstart`` recording (``--data``), AdamW at 6e-4 with the
