@@ -104,6 +104,19 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     assert len(list((tmp_path / "lam_levers_runs").glob("*.json"))) == len(variants)
 
 
+def test_committed_lam_levers_results_back_the_readme():
+    """The README's levers row, checked on the committed full screen: every variant above its
+    chance level, and the clip augmentation below the quickstart's LAM in every seed."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers.json").read_text())
+    assert record["setup"]["steps"] == 1000 and record["setup"]["split_scored"] == "test"
+    runs = {(r["variant"], r["seed"]): r for r in record["results"]}
+    for r in runs.values():
+        assert r["nmi"] > 2 * r["nmi_chance"]
+    for seed in record["setup"]["seeds"]:
+        assert runs[("augment", seed)]["nmi"] < runs[("quickstart", seed)]["nmi"]
+        assert runs[("continuous", seed)]["seconds_per_step"] < runs[("quickstart", seed)]["seconds_per_step"]
+
+
 def test_committed_lam_assignment_results_back_the_claim_that_search_beats_nearest():
     """At test size (--quick: seconds of training) which assignment wins is noise, so the quick run
     above checks only the record's shape. The claim the README makes is checked on the committed
