@@ -4,18 +4,8 @@ discrete head (``assignment="continuous"``)."""
 import pytest
 import torch
 
-from genie_lit.models import LatentActionModel
-from genie_lit.nn import STTransformer, VectorQuantizer, random_shift
-
-
-def tiny_lam(**kwargs) -> LatentActionModel:
-    torch.manual_seed(0)
-    return LatentActionModel(
-        encoder=STTransformer(dim=32, depth=1, num_heads=4),
-        decoder=STTransformer(dim=32, depth=1, num_heads=4),
-        quantizer=VectorQuantizer(codebook_size=4, dim=8),
-        image_size=16, patch_size=4, **kwargs,
-    )
+from genie_lit.nn import random_shift
+from test_world_models import tiny_lam
 
 
 def test_random_shift_moves_each_clip_as_a_whole():

@@ -53,7 +53,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import warnings
-import zlib
 from collections.abc import Sequence
 
 import torch
@@ -66,6 +65,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 from genie_lit.metrics.latent_actions import LatentActionAgreement
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
 from genie_lit.models.checkpoints import freeze, load_module
+from genie_lit.models.lam_options import FLAT_SEARCH_OPTIONS, MAX_TRUE_ACTIONS, SearchOptions, labelled_episodes
 from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.nn import (VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, random_shift,
                           unpatchify)
@@ -75,47 +75,6 @@ from genie_lit.nn import (VectorQuantizer, VideoBackbone, grid_size, histogram_s
 CHANGE_THRESHOLD = 0.02  # a pixel "changes" when a channel moves more than this (in [0, 1])
 WARMUP_NOISE = 0.2  # std of the noise on the unit-norm latent during the nearest LAM's warm-up
 RESTART_NOISE = 0.05  # std of the noise on a restarted code (search)
-MAX_TRUE_ACTIONS = 18  # outputs of the few-label head: the full Atari action set
-LABEL_SEED = 0  # seed of the hash that picks the labelled episodes
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Options of the hard-EM ``search`` assignment (a YAML mapping under ``search:``).
-
-    Args:
-        temperature: temperature of the encoder's cosine logits over the codes.
-        head_hidden: hidden width of the decoder's action head.
-        null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
-            code, which teaches the trunk to explain what needs no action (also read by
-            ``assignment="continuous"``).
-        warmup_steps: first training steps in which the decoder learns to predict with the zero
-            action only: what history explains is learned before codes compete.
-        inference: how a real transition's latent action is read: ``"encoder"``, the encoder's
-            nearest code (amortised, the paper's LAM); ``"search"``, the code whose decoder
-            prediction of the real next frame is best, i.e. the E-step itself (|A| small head
-            passes per transition, no encoder error). It also decides which actions the co-trained
-            dynamics model learns from.
-    """
-
-    temperature: float = 0.1
-    head_hidden: int = 256
-    null_action_weight: float = 0.0
-    warmup_steps: int = 0
-    inference: Literal["encoder", "search"] = "encoder"
-
-    def __post_init__(self) -> None:
-        if self.inference not in ("encoder", "search"):
-            raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
-        if self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0:
-            raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
-                             "null_action_weight >= 0, warmup_steps >= 0)")
-
-
-# the flat constructor options of versions before SearchOptions -> their field in it
-_FLAT_SEARCH_OPTIONS = {"search_temperature": "temperature", "head_hidden": "head_hidden",
-                        "null_action_weight": "null_action_weight", "search_warmup_steps": "warmup_steps",
-                        "action_inference": "inference"}
 
 
 @dataclass
@@ -127,13 +86,6 @@ class LAMOutput:
     usage: Tensor
     perplexity: Tensor
     label_loss: Tensor | None = None  # few-label head's cross-entropy (labelled_fraction > 0)
-
-
-def labelled_episodes(episodes: Sequence[str], fraction: float) -> Tensor:
-    """Which episodes may use their true actions: ``crc32("seed:id") / 2**32 < fraction``, a fixed
-    choice per episode id (the same in every epoch, process and run)."""
-    return torch.tensor([zlib.crc32(f"{LABEL_SEED}:{e}".encode()) / 2**32 < fraction for e in episodes],
-                        dtype=torch.bool)
 
 
 class LatentActionModel(GenieModule):
@@ -253,10 +205,10 @@ class LatentActionModel(GenieModule):
         """A checkpoint's constructor options with the flat search options of earlier versions
         (``search_temperature``, ``head_hidden``, ``null_action_weight``, ``search_warmup_steps``,
         ``action_inference``) moved under ``search``."""
-        flat = {field: init_args[key] for key, field in _FLAT_SEARCH_OPTIONS.items() if key in init_args}
+        flat = {field: init_args[key] for key, field in FLAT_SEARCH_OPTIONS.items() if key in init_args}
         if not flat:
             return init_args
-        rest = {k: v for k, v in init_args.items() if k not in _FLAT_SEARCH_OPTIONS}
+        rest = {k: v for k, v in init_args.items() if k not in FLAT_SEARCH_OPTIONS}
         return {**rest, "search": {**(rest.get("search") or {}), **flat}}
 
     def set_labelled_fraction(self, fraction: float) -> None:

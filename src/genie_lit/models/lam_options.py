@@ -1,0 +1,62 @@
+"""Options of the latent action model that stand apart from it: the ``search`` assignment's
+:class:`SearchOptions` and the few-label supervision's choice of labelled episodes
+(:func:`labelled_episodes`). See :mod:`genie_lit.models.lam`."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+MAX_TRUE_ACTIONS = 18  # outputs of the few-label head: the full Atari action set
+LABEL_SEED = 0  # seed of the hash that picks the labelled episodes
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Options of the hard-EM ``search`` assignment (a YAML mapping under ``search:``).
+
+    Args:
+        temperature: temperature of the encoder's cosine logits over the codes.
+        head_hidden: hidden width of the decoder's action head.
+        null_action_weight: weight of an extra loss on the decoder's prediction with a zero action
+            code, which teaches the trunk to explain what needs no action (also read by
+            ``assignment="continuous"``).
+        warmup_steps: first training steps in which the decoder learns to predict with the zero
+            action only: what history explains is learned before codes compete.
+        inference: how a real transition's latent action is read: ``"encoder"``, the encoder's
+            nearest code (amortised, the paper's LAM); ``"search"``, the code whose decoder
+            prediction of the real next frame is best, i.e. the E-step itself (|A| small head
+            passes per transition, no encoder error). It also decides which actions the co-trained
+            dynamics model learns from.
+    """
+
+    temperature: float = 0.1
+    head_hidden: int = 256
+    null_action_weight: float = 0.0
+    warmup_steps: int = 0
+    inference: Literal["encoder", "search"] = "encoder"
+
+    def __post_init__(self) -> None:
+        if self.inference not in ("encoder", "search"):
+            raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
+        if self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0:
+            raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
+                             "null_action_weight >= 0, warmup_steps >= 0)")
+
+
+# the flat constructor options of versions before SearchOptions -> their field in it
+FLAT_SEARCH_OPTIONS = {"search_temperature": "temperature", "head_hidden": "head_hidden",
+                        "null_action_weight": "null_action_weight", "search_warmup_steps": "warmup_steps",
+                        "action_inference": "inference"}
+
+
+def labelled_episodes(episodes: Sequence[str], fraction: float) -> Tensor:
+    """Which episodes may use their true actions: ``crc32("seed:id") / 2**32 < fraction``, a fixed
+    choice per episode id (the same in every epoch, process and run)."""
+    return torch.tensor([zlib.crc32(f"{LABEL_SEED}:{e}".encode()) / 2**32 < fraction for e in episodes],
+                        dtype=torch.bool)
