@@ -101,7 +101,8 @@ class LatentActionModel(GenieModule):
         tokenizer_ckpt: frozen tokenizer for the token-input ablation trained on its own.
         token_dim: code dimension of that tokenizer (checked when it is attached).
         change_weight: extra loss weight of pixels that change between consecutive frames.
-        warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest).
+        warmup_steps: training steps with a continuous bottleneck before the k-means-seeded VQ (nearest),
+            or before the discrete head is k-means seeded (continuous).
         assignment: ``"search"`` (hard EM over the codebook, default; needs a ``VectorQuantizer``),
             ``"nearest"`` (classic VQ: the code nearest the encoder's latent) or ``"continuous"``
             (the decoder reads the continuous latent; the codebook is a discrete head beside it).
