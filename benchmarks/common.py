@@ -112,6 +112,13 @@ def training_step(module: torch.nn.Module, loss: Callable[[], torch.Tensor], opt
         scheduler.step()
 
 
+def game_scores(scores: dict) -> dict:
+    """Per game, the figures of a ``latent_action_metrics`` result that the LAM benchmarks record."""
+    return {game: {"nmi": g["nmi"], "nmi_chance": g["nmi_chance"], "codes_used": g["codes_used"],
+                   "few_shot_accuracy": (g["few_shot"] or {}).get("accuracy"),
+                   "few_shot_chance": (g["few_shot"] or {}).get("chance")} for game, g in scores["games"].items()}
+
+
 # --------------------------------------------------------------------------------- timing
 def synchronize(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":

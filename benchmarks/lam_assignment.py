@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import CONFIGS, RESULTS_DIR, build_model, command, finish, machine, print_table, read_config, shrink
+from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
+                    read_config, shrink)
 
 RESULTS = RESULTS_DIR / "lam_assignment.json"
 VARIANTS = {
@@ -85,9 +86,7 @@ def train_and_score(variant: str, data: str, seconds: float, quick: bool, seed: 
         steps += 1
     trained = time.perf_counter() - start
     scores = latent_action_metrics(lam.eval(), val, clip, 16, torch.device("cpu"), shots=50 if quick else 200)
-    games = {game: {"nmi": g["nmi"], "nmi_chance": g["nmi_chance"], "codes_used": g["codes_used"],
-                    "few_shot_accuracy": (g["few_shot"] or {}).get("accuracy"),
-                    "few_shot_chance": (g["few_shot"] or {}).get("chance")} for game, g in scores["games"].items()}
+    games = game_scores(scores)
     return {"variant": variant, "steps": steps, "train_seconds": round(trained, 1),
             "seconds_per_step": trained / max(steps, 1), **scores["mean"], "games": games}
 

@@ -27,13 +27,14 @@ import argparse
 import json
 import multiprocessing
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import CONFIGS, RESULTS_DIR, build_model, command, finish, machine, print_table, read_config, shrink
-from common import training_step
+from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
+                    read_config, shrink, training_step)
 
 RESULTS = RESULTS_DIR / "lam_levers.json"
 # variant -> LAM option overrides on top of the quickstart's LAM
@@ -59,7 +60,8 @@ def lam_section(variant: str, quick: bool) -> dict:
 def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool,
                     work: str) -> dict:
     """One run's record, read from ``work`` when that run finished before (a killed screen resumes)."""
-    done = Path(work) / f"{variant}_seed{seed}_{steps}.json"
+    key = zlib.crc32(f"{Path(data).resolve()}:{bf16}:{quick}".encode())  # another recording is another run
+    done = Path(work) / f"{variant}_seed{seed}_{steps}_{key:08x}.json"
     if done.exists():
         return json.loads(done.read_text())
     record = train_once(variant, seed, data, steps, quick, threads, bf16)
@@ -98,9 +100,7 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
                   f"{(time.perf_counter() - started) / step:.2f} s/step", flush=True)
     seconds = time.perf_counter() - started
     scores = latent_action_metrics(lam.eval(), test, clip, 16, torch.device("cpu"), shots=50 if quick else 200)
-    games = {game: {"nmi": g["nmi"], "nmi_chance": g["nmi_chance"], "codes_used": g["codes_used"],
-                    "few_shot_accuracy": (g["few_shot"] or {}).get("accuracy"),
-                    "few_shot_chance": (g["few_shot"] or {}).get("chance")} for game, g in scores["games"].items()}
+    games = game_scores(scores)
     print(f"[lam_levers] {variant} seed {seed}: NMI {scores['mean']['nmi']:.3f}", flush=True)
     return {"variant": variant, "seed": seed, "steps": steps, "seconds_per_step": seconds / steps,
             **scores["mean"], "games": games}
