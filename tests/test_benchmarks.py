@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -95,13 +96,33 @@ def test_lam_assignment_scores_every_variant_against_true_actions(tmp_path, monk
 def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
-    variants = {"quickstart", "augment", "continuous", "continuous_augment"}
+    variants = {"quickstart", "augment", "continuous", "continuous_augment", "labels", "continuous_labels", "oracle"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:
-        assert r["steps"] == 3 and r["labelled"] > 0 and 0 <= r["nmi"] <= 1
+        assert r["steps"] == 3 and r["labelled"] > 0 and 0 <= r["nmi"] <= 1 and 0 <= r["nmi_8"] <= 1
         assert set(r["games"]) == {"breakout", "pong"}
     assert len(list((tmp_path / "lam_levers_runs").glob("*.json"))) == len(variants)
+
+
+def test_lam_levers_merges_predicted_actions_into_8_codes_keeping_the_most_information(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("benchmark_lam_levers", BENCHMARKS / "lam_levers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from genie_lit.metrics.latent_actions import normalized_mutual_information as nmi
+
+    few = np.array([[5, 1], [0, 7]])
+    assert module.merged_nmi(few.tolist(), 8) == pytest.approx(nmi(few))  # 8 codes or fewer: unchanged
+    # 9 actions each predicted perfectly: 8 groups must merge two, losing log 9 - H(2/9, 7 x 1/9) bits
+    rows = -(2 / 9 * np.log(2 / 9) + 7 / 9 * np.log(1 / 9))
+    assert module.merged_nmi((10 * np.eye(9)).tolist(), 8) == pytest.approx(rows / ((rows + np.log(9)) / 2))
+    # an unused prediction row is dropped first, and two rows with the same true actions merge at no loss
+    table = np.zeros((10, 9))
+    table[:9, :] = 10 * np.eye(9)
+    table[8, :] = table[7, :]
+    merged = np.vstack([10 * np.eye(9)[:7], table[7] + table[8]])
+    assert module.merged_nmi(table.tolist(), 8) == pytest.approx(nmi(merged))
 
 
 def test_committed_lam_levers_results_back_the_readme():
