@@ -23,6 +23,14 @@ is how much of the true action these frames reveal to this encoder; ``nmi_8`` me
 actions into 8 groups (greedily, keeping the most mutual information on the test transitions: an
 upper bound for 8 codes).
 
+The ``latent_target`` variant is LAOM's objective (Nikulin et al., ICML 2025) on this LAM's encoder:
+no pixel decoder and no quantisation in training. The encoder's features of frame ``t`` (detached,
+as LAOM does) and its continuous latent action ``a_t`` feed a small forward model that predicts the
+features of frame ``t+1`` under a slowly moving (EMA, ``TARGET_TAU``) copy of the encoder; the MSE
+trains the encoder through ``a_t`` only. After training, the 8 codes that play needs are a k-means
+of the latent actions of training clips. (LAOM's IDM also sees a frame up to 10 steps ahead; this
+LAM's encoder is causal and sees up to ``t+1``.)
+
     python benchmarks/lam_levers.py --data runs/quickstart/data --steps 1000 --seeds 0 1 \\
         --parallel 2 --variants quickstart augment continuous     # -> results/lam_levers.json
     python benchmarks/lam_levers.py --quick                      # smoke test: tiny models, seconds
@@ -31,6 +39,7 @@ upper bound for 8 codes).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import time
@@ -40,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genie_lit.nn import patchify
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
                     read_config, shrink, training_step)
 
@@ -55,8 +65,11 @@ VARIANTS: dict[str, dict] = {
     "labels": {"labelled_fraction": 0.1},
     "continuous_labels": {"assignment": "continuous", "labelled_fraction": 0.1},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
+    "latent_target": {"assignment": "continuous"},  # LAOM's latent-space forward objective (see above)
 }
-ORACLE = "oracle"
+ORACLE, LATENT = "oracle", "latent_target"
+TARGET_TAU = 0.01  # EMA rate of the latent target's encoder per step
+KMEANS_BATCHES = 64  # training batches whose latent actions seed the codes of latent_target
 CLIP, BATCH, LR, WARMUP = 8, 8, 6e-4, 50  # the quickstart world's data and schedule
 
 
@@ -78,6 +91,43 @@ def supervised_loss(lam, video: torch.Tensor, actions: torch.Tensor) -> torch.Te
     logits = lam.label_head(lam.encode_latents(video))
     known = actions >= 0
     return torch.nn.functional.cross_entropy(logits[known].float(), actions[known])
+
+
+class LatentForward(torch.nn.Module):
+    """LAOM's latent-space forward objective on ``lam``'s encoder (the ``latent_target`` variant)."""
+
+    def __init__(self, lam) -> None:
+        super().__init__()
+        dim, action_dim = lam.encoder.dim, lam.quantizer.dim
+        self.lam = lam
+        self.predictor = torch.nn.Sequential(torch.nn.Linear(dim + action_dim, 2 * dim), torch.nn.GELU(),
+                                             torch.nn.Linear(2 * dim, dim))
+        self.target = copy.deepcopy(lam.encoder), copy.deepcopy(lam.encoder_embed), lam.encoder_pos.detach().clone()
+        for module in self.target[:2]:
+            module.requires_grad_(False)
+
+    def target_tokens(self, video: torch.Tensor) -> torch.Tensor:
+        encoder, embed, pos = self.target
+        x = patchify(video * 2 - 1, self.lam.patch_size)
+        diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
+        return encoder(embed(torch.cat((x, diff), dim=-1)) + pos)
+
+    def loss(self, video: torch.Tensor) -> torch.Tensor:
+        tokens = self.lam.encoder_tokens(video)  # b t n d
+        actions = self.lam.latents_from_tokens(tokens)  # b (t-1) e
+        state = tokens[:, :-1].detach()
+        inputs = torch.cat((state, actions[:, :, None].expand(-1, -1, state.shape[2], -1)), dim=-1)
+        with torch.no_grad():
+            target = self.target_tokens(video)[:, 1:]
+        return torch.nn.functional.mse_loss(self.predictor(inputs).float(), target.float())
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        encoder, embed, pos = self.target
+        for target, online in ((encoder, self.lam.encoder), (embed, self.lam.encoder_embed)):
+            for t, o in zip(target.parameters(), online.parameters()):
+                t.lerp_(o, TARGET_TAU)
+        pos.lerp_(self.lam.encoder_pos.detach(), TARGET_TAU)
 
 
 def merged_nmi(joint: list[list[int]], groups: int) -> float:
@@ -132,31 +182,46 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
     section = lam_section(variant, quick)
     section["init_args"]["image_size"] = size[0]
     lam = build_model(section)
-    oracle = variant == ORACLE
+    oracle, forward = variant == ORACLE, LatentForward(lam) if variant == LATENT else None
+    extra = [{"params": list(forward.predictor.parameters())}] if forward is not None else []
+    trained = forward if forward is not None else lam  # what the gradient clipping covers
     if oracle:
         def loss(video, actions, episodes):
             return supervised_loss(lam, video, actions)
+    elif forward is not None:
+        def loss(video, actions, episodes):
+            return forward.loss(video)
     else:
         def loss(video, actions, episodes):
             return lam.compute(video, actions, episodes).loss
-    optimizer = torch.optim.AdamW(lam.param_groups(), lr=LR, betas=(0.9, 0.99), weight_decay=0.01)
+    optimizer = torch.optim.AdamW(lam.param_groups() + extra, lr=LR, betas=(0.9, 0.99), weight_decay=0.01)
     scheduler = WarmupCosineLR(optimizer, warmup_steps=min(WARMUP, steps), total_steps=steps, min_ratio=0.1)
     clip, batch = (4, 2) if quick else (CLIP, BATCH)
     starts_per_episode = np.array([len(e.frames) - clip + 1 for e in train], dtype=float)
     rng = np.random.default_rng(seed)
-    lam.train()
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
+
+    def sample() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         picks = rng.choice(len(train), size=batch, p=starts_per_episode / starts_per_episode.sum())
         firsts = [int(rng.integers(starts_per_episode[i])) for i in picks]
         video = torch.stack([to_video(train[i].frames[s:s + clip]) for i, s in zip(picks, firsts)])
         actions = torch.stack([torch.from_numpy(train[i].actions[s:s + clip - 1]) for i, s in zip(picks, firsts)])
-        episodes = [train[i].relpath for i in picks]  # labels reach a loss only where the LAM reads them
-        training_step(lam, lambda: loss(video, actions, episodes), optimizer, scheduler, 1.0, bf16)
+        return video, actions, [train[i].relpath for i in picks]  # labels reach a loss only where read
+
+    lam.train()
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        video, actions, episodes = sample()
+        training_step(trained, lambda: loss(video, actions, episodes), optimizer, scheduler, 1.0, bf16)
+        if forward is not None:
+            forward.update_target()
         if step % 100 == 0:
             print(f"[lam_levers] {variant} seed {seed}: step {step}/{steps}, "
                   f"{(time.perf_counter() - started) / step:.2f} s/step", flush=True)
     seconds = time.perf_counter() - started
+    if forward is not None:  # the 8 codes for play: k-means of the latent actions of training clips
+        with torch.no_grad():
+            lam.quantizer.init_from(torch.cat([lam.encode_latents(sample()[0]).flatten(0, 1)
+                                               for _ in range(KMEANS_BATCHES)]))
     scored = PredictedActions(lam.eval()) if oracle else lam.eval()
     scores = latent_action_metrics(scored, test, clip, 16, torch.device("cpu"), shots=50 if quick else 200)
     games = game_scores(scores)

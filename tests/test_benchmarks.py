@@ -96,7 +96,8 @@ def test_lam_assignment_scores_every_variant_against_true_actions(tmp_path, monk
 def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
-    variants = {"quickstart", "augment", "continuous", "continuous_augment", "labels", "continuous_labels", "oracle"}
+    variants = {"quickstart", "augment", "continuous", "continuous_augment", "labels", "continuous_labels", "oracle",
+                "latent_target"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:
@@ -105,11 +106,36 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     assert len(list((tmp_path / "lam_levers_runs").glob("*.json"))) == len(variants)
 
 
-def test_lam_levers_merges_predicted_actions_into_8_codes_keeping_the_most_information(monkeypatch):
+def _lam_levers(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("benchmark_lam_levers", BENCHMARKS / "lam_levers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_lam_levers_latent_target_trains_the_encoder_through_the_action_against_a_slow_copy(monkeypatch):
+    import torch
+
+    module = _lam_levers(monkeypatch)
+    lam = module.build_model(module.lam_section("latent_target", quick=True))
+    forward = module.LatentForward(lam)
+    video = torch.rand(2, 4, 3, *lam.image_size)
+    forward.loss(video).backward()
+    assert lam.to_latent.weight.grad.abs().sum() > 0 and forward.predictor[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in forward.target[0].parameters())  # the target is never trained
+    assert lam.decoder_embed.weight.grad is None  # no pixel decoder in this objective
+    before = [t.clone() for t in forward.target[0].parameters()]
+    with torch.no_grad():
+        for p in lam.encoder.parameters():
+            p.add_(1.0)
+    forward.update_target()  # the target moves TARGET_TAU of the way towards the online encoder
+    for old, new, online in zip(before, forward.target[0].parameters(), lam.encoder.parameters()):
+        assert torch.allclose(new, old + module.TARGET_TAU * (online - old), atol=1e-6)
+
+
+def test_lam_levers_merges_predicted_actions_into_8_codes_keeping_the_most_information(monkeypatch):
+    module = _lam_levers(monkeypatch)
     from genie_lit.metrics.latent_actions import normalized_mutual_information as nmi
 
     few = np.array([[5, 1], [0, 7]])

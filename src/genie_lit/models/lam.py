@@ -271,13 +271,21 @@ class LatentActionModel(GenieModule):
         with torch.no_grad():
             return tokenizer.quantize(video).quantized
 
-    def encode_latents(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
-        """Continuous latent of each transition: ``b t c h w`` -> ``b (t-1) e``; causal in time
-        (``window``: frames each frame attends back, for episodes longer than training clips)."""
+    def encoder_tokens(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
+        """The encoder's features of every frame and patch, ``b t c h w`` -> ``b t n d``: frame ``t``
+        with its difference from frame ``t-1``, causal in time (``window``: frames each frame attends
+        back, for episodes longer than training clips)."""
         x = self._frames(video) if frames is None else frames
         diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
-        h = self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos, window=window)[:, 1:]
-        pooled = h.amax(dim=2)  # a small moving sprite lights up a few tokens: keep the strongest
+        return self.encoder(self.encoder_embed(torch.cat((x, diff), dim=-1)) + self.encoder_pos, window=window)
+
+    def encode_latents(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
+        """Continuous latent of each transition: ``b t c h w`` -> ``b (t-1) e``; causal in time."""
+        return self.latents_from_tokens(self.encoder_tokens(video, frames, window))
+
+    def latents_from_tokens(self, tokens: Tensor) -> Tensor:
+        """:meth:`encoder_tokens` ``b t n d`` -> the latent of each transition ``b (t-1) e``."""
+        pooled = tokens[:, 1:].amax(dim=2)  # a small moving sprite lights up a few tokens: keep the strongest
         return self.to_latent(pooled)
 
     def infer_actions(self, video: Tensor, window: int | None = None) -> Tensor:
