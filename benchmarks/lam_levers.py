@@ -49,7 +49,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_lit.nn import patchify
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
                     read_config, shrink, training_step)
 
@@ -96,21 +95,19 @@ def supervised_loss(lam, video: torch.Tensor, actions: torch.Tensor) -> torch.Te
 class LatentForward(torch.nn.Module):
     """LAOM's latent-space forward objective on ``lam``'s encoder (the ``latent_target`` variant)."""
 
+    TRACKED = ("encoder", "encoder_embed", "encoder_pos")  # what the target copies from the online LAM
+
     def __init__(self, lam) -> None:
         super().__init__()
         dim, action_dim = lam.encoder.dim, lam.quantizer.dim
         self.lam = lam
         self.predictor = torch.nn.Sequential(torch.nn.Linear(dim + action_dim, 2 * dim), torch.nn.GELU(),
                                              torch.nn.Linear(2 * dim, dim))
-        self.target = copy.deepcopy(lam.encoder), copy.deepcopy(lam.encoder_embed), lam.encoder_pos.detach().clone()
-        for module in self.target[:2]:
-            module.requires_grad_(False)
+        self._target = [copy.deepcopy(lam).requires_grad_(False)]  # a list: not a submodule, never trained
 
-    def target_tokens(self, video: torch.Tensor) -> torch.Tensor:
-        encoder, embed, pos = self.target
-        x = patchify(video * 2 - 1, self.lam.patch_size)
-        diff = torch.cat((torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]), dim=1)
-        return encoder(embed(torch.cat((x, diff), dim=-1)) + pos)
+    @property
+    def target(self):
+        return self._target[0]
 
     def loss(self, video: torch.Tensor) -> torch.Tensor:
         tokens = self.lam.encoder_tokens(video)  # b t n d
@@ -118,16 +115,17 @@ class LatentForward(torch.nn.Module):
         state = tokens[:, :-1].detach()
         inputs = torch.cat((state, actions[:, :, None].expand(-1, -1, state.shape[2], -1)), dim=-1)
         with torch.no_grad():
-            target = self.target_tokens(video)[:, 1:]
+            target = self.target.encoder_tokens(video)[:, 1:]
         return torch.nn.functional.mse_loss(self.predictor(inputs).float(), target.float())
 
     @torch.no_grad()
     def update_target(self) -> None:
-        encoder, embed, pos = self.target
-        for target, online in ((encoder, self.lam.encoder), (embed, self.lam.encoder_embed)):
-            for t, o in zip(target.parameters(), online.parameters()):
+        for name in self.TRACKED:
+            online, target = getattr(self.lam, name), getattr(self.target, name)
+            pairs = [(target, online)] if isinstance(online, torch.nn.Parameter) else zip(target.parameters(),
+                                                                                         online.parameters())
+            for t, o in pairs:
                 t.lerp_(o, TARGET_TAU)
-        pos.lerp_(self.lam.encoder_pos.detach(), TARGET_TAU)
 
 
 def merged_nmi(joint: list[list[int]], groups: int) -> float:

@@ -123,14 +123,14 @@ def test_lam_levers_latent_target_trains_the_encoder_through_the_action_against_
     video = torch.rand(2, 4, 3, *lam.image_size)
     forward.loss(video).backward()
     assert lam.to_latent.weight.grad.abs().sum() > 0 and forward.predictor[0].weight.grad.abs().sum() > 0
-    assert all(p.grad is None for p in forward.target[0].parameters())  # the target is never trained
+    assert all(p.grad is None for p in forward.target.parameters())  # the target is never trained
     assert lam.decoder_embed.weight.grad is None  # no pixel decoder in this objective
-    before = [t.clone() for t in forward.target[0].parameters()]
+    before = [t.clone() for t in forward.target.encoder.parameters()]
     with torch.no_grad():
         for p in lam.encoder.parameters():
             p.add_(1.0)
     forward.update_target()  # the target moves TARGET_TAU of the way towards the online encoder
-    for old, new, online in zip(before, forward.target[0].parameters(), lam.encoder.parameters()):
+    for old, new, online in zip(before, forward.target.encoder.parameters(), lam.encoder.parameters()):
         assert torch.allclose(new, old + module.TARGET_TAU * (online - old), atol=1e-6)
 
 
