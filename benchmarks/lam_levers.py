@@ -247,14 +247,23 @@ def shown(value: tuple[float, float] | None, spread: bool = True) -> str:
     return f"{value[0]:.3f} ± {value[1]:.3f}" if spread else f"{value[0]:.3f}"
 
 
+def eight_codes(run: dict, scores: dict) -> float | None:
+    """``nmi_8`` of a run's (or one game's) scores; a LAM's 8 codes need no merging, so for a run kept
+    before ``nmi_8`` was recorded it is its NMI (an oracle's stays unknown)."""
+    if scores.get("nmi_8") is not None or run["variant"] == ORACLE:
+        return scores.get("nmi_8")
+    return scores["nmi"]
+
+
 def summarise(results: list[dict], variants: list[str]) -> dict:
     out = {}
     for variant in variants:
         runs = [r for r in results if r["variant"] == variant]
-        entry = {key: mean_std([r.get(key) for r in runs])  # runs kept before nmi_8 existed lack it
-                 for key in ("nmi", "nmi_8", "nmi_chance", "few_shot_accuracy", "few_shot_chance", "seconds_per_step")}
+        entry = {key: mean_std([r[key] for r in runs])
+                 for key in ("nmi", "nmi_chance", "few_shot_accuracy", "few_shot_chance", "seconds_per_step")}
+        entry["nmi_8"] = mean_std([eight_codes(r, r) for r in runs])
         entry["games"] = {game: {"nmi": mean_std([r["games"][game]["nmi"] for r in runs]),
-                                 "nmi_8": mean_std([r["games"][game].get("nmi_8") for r in runs]),
+                                 "nmi_8": mean_std([eight_codes(r, r["games"][game]) for r in runs]),
                                  "few_shot_accuracy": mean_std([r["games"][game]["few_shot_accuracy"] for r in runs])}
                           for game in runs[0]["games"]}
         out[variant] = entry

@@ -153,7 +153,8 @@ def test_lam_levers_merges_predicted_actions_into_8_codes_keeping_the_most_infor
 
 def test_committed_lam_levers_results_back_the_readme():
     """The README's levers row, checked on the committed full screen: every variant above its
-    chance level, and the clip augmentation below the quickstart's LAM in every seed."""
+    chance level; the clip augmentation and LAOM's latent target below the quickstart's LAM in
+    every seed; the supervised oracle above every LAM in every seed."""
     record = json.loads((BENCHMARKS / "results" / "lam_levers.json").read_text())
     assert record["setup"]["steps"] == 1000 and record["setup"]["split_scored"] == "test"
     runs = {(r["variant"], r["seed"]): r for r in record["results"]}
@@ -161,6 +162,9 @@ def test_committed_lam_levers_results_back_the_readme():
         assert r["nmi"] > 2 * r["nmi_chance"]
     for seed in record["setup"]["seeds"]:
         assert runs[("augment", seed)]["nmi"] < runs[("quickstart", seed)]["nmi"]
+        assert runs[("latent_target", seed)]["nmi"] < runs[("quickstart", seed)]["nmi"]
+        lams = [r["nmi"] for (variant, s), r in runs.items() if s == seed and variant != "oracle"]
+        assert runs[("oracle", seed)]["nmi"] > 1.5 * max(lams)
         assert runs[("continuous", seed)]["seconds_per_step"] < runs[("quickstart", seed)]["seconds_per_step"]
 
 
