@@ -56,6 +56,7 @@ RESULTS = RESULTS_DIR / "lam_levers.json"
 # variant -> LAM option overrides on top of the quickstart's LAM
 VARIANTS: dict[str, dict] = {
     "quickstart": {},  # the LAM as the quickstart trains it (hard-EM search assignment)
+    "no_null_action": {"search": {"null_action_weight": 0.0}},  # without the decoder's zero-action loss
     "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
     "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
     "continuous_augment": {"assignment": "continuous", "augment_shift": 4},
