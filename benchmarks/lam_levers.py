@@ -34,6 +34,15 @@ LAM's encoder is causal and sees up to ``t+1``.)
     python benchmarks/lam_levers.py --data runs/quickstart/data --steps 1000 --seeds 0 1 \\
         --parallel 2 --variants quickstart augment continuous     # -> results/lam_levers.json
     python benchmarks/lam_levers.py --quick                      # smoke test: tiny models, seconds
+
+A data lever is the same screen on another recording, scored on that recording's test episodes,
+with its own ``oracle``; e.g. an action every 8 emulator frames instead of 4 (the quickstart's
+recording otherwise):
+
+    genie-lit record atari --episodes 10 --steps 500 --frame-skip 8 --val-episodes 1 \\
+        --test-episodes 1 --out runs/frame_skip8/data
+    python benchmarks/lam_levers.py --data runs/frame_skip8/data --seeds 0 1 --parallel 2 \\
+        --variants quickstart oracle --out benchmarks/results/lam_levers_frame_skip8.json
 """
 
 from __future__ import annotations
