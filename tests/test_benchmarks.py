@@ -168,6 +168,18 @@ def test_committed_lam_levers_results_back_the_readme():
         assert runs[("continuous", seed)]["seconds_per_step"] < runs[("quickstart", seed)]["seconds_per_step"]
 
 
+def test_committed_frame_skip_screen_backs_the_readme():
+    """The frame-skip-8 data lever as the README states it: Battle Zone's NMI over 0.15 in every
+    seed, Tutankham's under it, each LAM under its own recording's supervised oracle."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_frame_skip8.json").read_text())
+    assert record["setup"]["steps"] == 1000 and record["setup"]["split_scored"] == "test"
+    runs = {(r["variant"], r["seed"]): r for r in record["results"]}
+    for seed in record["setup"]["seeds"]:
+        lam, oracle = runs[("quickstart", seed)], runs[("oracle", seed)]
+        assert lam["games"]["battle_zone"]["nmi"] > 0.15 > lam["games"]["tutankham"]["nmi"]
+        assert oracle["nmi"] > 1.5 * lam["nmi"] > 3 * lam["nmi_chance"]
+
+
 def test_committed_lam_assignment_results_back_the_claim_that_search_beats_nearest():
     """At test size (--quick: seconds of training) which assignment wins is noise, so the quick run
     above checks only the record's shape. The claim the README makes is checked on the committed
