@@ -327,8 +327,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for variant, s in record["summary"].items():
         games = " / ".join(shown(g["nmi"], spread=False) for g in s["games"].values())
-        rows.append([variant, shown(s["nmi"]), shown(s["nmi_8"]), shown(s["nmi_chance"], False), games, shown(s["few_shot_accuracy"]),
-                     shown(s["few_shot_chance"], False), f"{s['seconds_per_step'][0]:.2f}"])
+        rows.append([variant, shown(s["nmi"]), shown(s["nmi_8"]), shown(s["nmi_chance"], False), games,
+                     shown(s["few_shot_accuracy"]), shown(s["few_shot_chance"], False),
+                     f"{s['seconds_per_step'][0]:.2f}"])
     print_table(["variant", "NMI", "NMI, 8 codes", "chance", "NMI per game", "200-shot", "chance", "s/step"], rows)
     finish(record, args.out)
     return record
