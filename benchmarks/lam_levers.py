@@ -66,6 +66,8 @@ RESULTS = RESULTS_DIR / "lam_levers.json"
 VARIANTS: dict[str, dict] = {
     "quickstart": {},  # the LAM as the quickstart trains it (hard-EM search assignment)
     "no_null_action": {"search": {"null_action_weight": 0.0}},  # without the decoder's zero-action loss
+    # the decoder trunk sees x_t only: it cannot read a held action from the player's last moves
+    "decoder_window1": {"search": {"null_action_weight": 1.0, "decoder_window": 1}},
     "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
     "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
     "continuous_augment": {"assignment": "continuous", "augment_shift": 4},

@@ -104,6 +104,23 @@ def test_search_warmup_trains_the_decoder_alone_first():
     assert any(p.grad is not None and p.grad.abs().max() > 0 for p in lam.encoder.parameters())
 
 
+def test_search_decoder_window_limits_the_history_the_trunk_reads():
+    """With ``decoder_window=1`` the trunk's features of frame t depend on x_t alone; with the
+    default (all history) earlier frames change them."""
+    video = torch.rand(1, 4, 3, 16, 16)
+    changed = video.clone()
+    changed[:, 0] = torch.rand(3, 16, 16)  # only the first frame differs
+    for window, history_matters in ((None, True), (1, False), (2, False)):
+        lam = tiny_lam(search=SearchOptions(decoder_window=window)).eval()
+        with torch.no_grad():
+            a, b = lam.decode_trunk(video), lam.decode_trunk(changed)
+        assert not torch.allclose(a[:, 0], b[:, 0])  # the changed frame itself
+        assert torch.allclose(a[:, 3], b[:, 3]) != history_matters  # three frames later
+        assert torch.allclose(a[:, 1], b[:, 1]) == (window == 1)  # the next frame: only a window of 1 hides it
+    with pytest.raises(ValueError, match="decoder_window"):
+        SearchOptions(decoder_window=0)
+
+
 def test_search_needs_explicit_codes():
     from genie_lit.nn import FiniteScalarQuantizer
 

@@ -424,8 +424,11 @@ class LatentActionModel(GenieModule):
         return LAMOutput(weighted + encoder_loss, error.mean(), prediction, chosen, usage, perplexity)
 
     def decode_trunk(self, video: Tensor, frames: Tensor | None = None, window: int | None = None) -> Tensor:
-        """Search decoder trunk: frames ``x_1..x_t`` -> features ``b t n d`` (no action yet)."""
+        """Search decoder trunk: frames ``x_1..x_t`` -> features ``b t n d`` (no action yet), each
+        frame seeing at most ``search.decoder_window`` frames (and ``window``, play's context)."""
         x = self._frames(video) if frames is None else frames
+        limit = self.search.decoder_window
+        window = limit if window is None else window if limit is None else min(window, limit)
         return self.decoder(self.decoder_embed(x) + self.decoder_pos, window=window)
 
     def decode_head(self, trunk: Tensor, video: Tensor, codes: Tensor) -> Tensor:

@@ -33,6 +33,10 @@ class SearchOptions:
             prediction of the real next frame is best, i.e. the E-step itself (|A| small head
             passes per transition, no encoder error). It also decides which actions the co-trained
             dynamics model learns from.
+        decoder_window: frames of history the decoder trunk sees when it predicts ``x_{t+1}``:
+            ``None`` (default) all of ``x_1..x_t``; ``1`` only ``x_t``. With the whole history the
+            trunk can read a held action from the player's last moves, so the code need only name
+            when the action changes (also read by ``assignment="continuous"``).
     """
 
     temperature: float = 0.1
@@ -40,6 +44,7 @@ class SearchOptions:
     null_action_weight: float = 0.0
     warmup_steps: int = 0
     inference: Literal["encoder", "search"] = "encoder"
+    decoder_window: int | None = None
 
     def __post_init__(self) -> None:
         if self.inference not in ("encoder", "search"):
@@ -47,6 +52,8 @@ class SearchOptions:
         if self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0:
             raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
                              "null_action_weight >= 0, warmup_steps >= 0)")
+        if self.decoder_window is not None and self.decoder_window < 1:
+            raise ValueError(f"search decoder_window must be None (all history) or >= 1 frames, got {self.decoder_window}")
 
 
 # the flat constructor options of versions before SearchOptions -> their field in it
