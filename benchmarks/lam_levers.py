@@ -43,6 +43,9 @@ recording otherwise):
         --test-episodes 1 --out runs/frame_skip8/data
     python benchmarks/lam_levers.py --data runs/frame_skip8/data --seeds 0 1 --parallel 2 \\
         --variants quickstart oracle --out benchmarks/results/lam_levers_frame_skip8.json
+
+or a new random action at every decision instead of one held for 1-8 (``--hold 1 1`` in place of
+``--frame-skip 8``; ``results/lam_levers_hold1.json``).
 """
 
 from __future__ import annotations

@@ -180,6 +180,20 @@ def test_committed_frame_skip_screen_backs_the_readme():
         assert oracle["nmi"] > 1.5 * lam["nmi"] > 3 * lam["nmi_chance"]
 
 
+def test_committed_hold_one_screen_backs_the_readme():
+    """The one-decision holds data lever as the README states it: the LAM and its oracle both
+    below the default recording's (actions held for 1-8 decisions) in every seed."""
+    held, default = (json.loads((BENCHMARKS / "results" / name).read_text())
+                     for name in ("lam_levers_hold1.json", "lam_levers.json"))
+    assert held["setup"]["data"] != default["setup"]["data"] and held["setup"]["steps"] == 1000
+    runs = {(r["variant"], r["seed"]): r for r in held["results"]}
+    base = {(r["variant"], r["seed"]): r for r in default["results"]}
+    for seed in held["setup"]["seeds"]:
+        for variant in ("quickstart", "oracle"):
+            assert runs[(variant, seed)]["nmi"] < base[(variant, seed)]["nmi"]
+        assert runs[("oracle", seed)]["nmi"] > 1.5 * runs[("quickstart", seed)]["nmi"]
+
+
 def test_committed_lam_assignment_results_back_the_claim_that_search_beats_nearest():
     """At test size (--quick: seconds of training) which assignment wins is noise, so the quick run
     above checks only the record's shape. The claim the README makes is checked on the committed
