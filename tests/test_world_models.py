@@ -119,6 +119,8 @@ def test_search_decoder_window_limits_the_history_the_trunk_reads():
         assert torch.allclose(a[:, 1], b[:, 1]) == (window == 1)  # the next frame: only a window of 1 hides it
     with pytest.raises(ValueError, match="decoder_window"):
         SearchOptions(decoder_window=0)
+    with pytest.raises(ValueError, match="has no trunk"):
+        tiny_lam(assignment="nearest", search=SearchOptions(decoder_window=1))
 
 
 def test_search_needs_explicit_codes():

@@ -155,6 +155,9 @@ class LatentActionModel(GenieModule):
         if search.inference == "search" and assignment != "search":
             raise ValueError(f"search.inference='search' reads the E-step, which needs assignment='search'; "
                              f"got assignment={assignment!r}")
+        if search.decoder_window is not None and assignment == "nearest":
+            raise ValueError("search.decoder_window bounds the trunk of the search and continuous decoders; "
+                             "assignment='nearest' has no trunk: drop decoder_window or change the assignment")
         self.encoder, self.decoder = encoder, decoder
         if assignment == "search" and not hasattr(self.quantizer, "track_usage"):
             raise ValueError(f"assignment='search' needs a VectorQuantizer (explicit codes); got "
