@@ -180,6 +180,16 @@ def test_committed_frame_skip_screen_backs_the_readme():
         assert oracle["nmi"] > 1.5 * lam["nmi"] > 3 * lam["nmi_chance"]
 
 
+def test_committed_decoder_window_screen_backs_the_readme():
+    """``decoder_window: 1`` as the README states it: 3 seeds, its NMI within the seed spread of
+    the quickstart's LAM (the difference of the means under either's std), both over 5x chance."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_decoder_window.json").read_text())
+    assert record["setup"]["seeds"] == [0, 1, 2] and record["setup"]["steps"] == 1000
+    window, base = record["summary"]["decoder_window1"], record["summary"]["quickstart"]
+    assert abs(window["nmi"][0] - base["nmi"][0]) < min(window["nmi"][1], base["nmi"][1])
+    assert min(window["nmi"][0], base["nmi"][0]) > 5 * max(window["nmi_chance"][0], base["nmi_chance"][0])
+
+
 def test_committed_hold_one_screen_backs_the_readme():
     """The one-decision holds data lever as the README states it: the LAM and its oracle both
     below the default recording's (actions held for 1-8 decisions) in every seed."""
