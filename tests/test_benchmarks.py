@@ -255,6 +255,17 @@ def test_shards_benchmark_reports_storage_and_loader_speed(tmp_path, monkeypatch
     assert record["results"]["loader"]
 
 
+def test_committed_quality_filter_run_backs_the_readme():
+    """The README's quality-filter figures, from the committed full run: most junk removed, most
+    play kept, and the two tokenizers (filtered and unfiltered shards, same steps) within 0.1 dB."""
+    record = json.loads((BENCHMARKS / "results" / "quality_filter.json").read_text())
+    assert record["setup"]["stage"] == "train" and not record["setup"]["quick"]
+    results = record["results"]
+    assert results["junk_removed_fraction"] > 0.8 and results["play_kept_fraction"] > 0.8
+    psnr = {k: v["val/psnr"] for k, v in results["training"].items()}
+    assert abs(psnr["filtered"] - psnr["unfiltered"]) < 0.1
+
+
 @pytest.mark.slow
 def test_quality_filter_benchmark_scores_the_junk_and_filters(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
