@@ -70,7 +70,7 @@ VARIANTS: dict[str, dict] = {
     "quickstart": {},  # the LAM as the quickstart trains it (hard-EM search assignment)
     "no_null_action": {"search": {"null_action_weight": 0.0}},  # without the decoder's zero-action loss
     # the decoder trunk sees x_t only: it cannot read a held action from the player's last moves
-    "decoder_window1": {"search": {"null_action_weight": 1.0, "decoder_window": 1}},
+    "decoder_window1": {"search": {"decoder_window": 1}},
     "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
     "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
     "continuous_augment": {"assignment": "continuous", "augment_shift": 4},
@@ -163,7 +163,8 @@ def lam_section(variant: str, quick: bool) -> dict:
     section = read_config(CONFIGS / "genie" / "cotrain.yaml")["model"]["init_args"]["lam"]
     section = shrink(section) if quick else section
     init = {k: v for k, v in section["init_args"].items() if k != "optimizer"}
-    init.update(VARIANTS[variant])
+    overrides = VARIANTS[variant]
+    init.update({**overrides, "search": {**init.get("search", {}), **overrides.get("search", {})}})
     if quick:
         init["warmup_steps"] = 2
     return {**section, "init_args": init}

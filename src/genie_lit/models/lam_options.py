@@ -53,7 +53,8 @@ class SearchOptions:
             raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
                              "null_action_weight >= 0, warmup_steps >= 0)")
         if self.decoder_window is not None and self.decoder_window < 1:
-            raise ValueError(f"search decoder_window must be None (all history) or >= 1 frames, got {self.decoder_window}")
+            raise ValueError(f"search decoder_window must be None (all history) or >= 1 frames, "
+                             f"got {self.decoder_window}")
 
 
 # the flat constructor options of versions before SearchOptions -> their field in it
