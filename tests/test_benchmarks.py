@@ -190,6 +190,18 @@ def test_committed_decoder_window_screen_backs_the_readme():
     assert min(window["nmi"][0], base["nmi"][0]) > 5 * max(window["nmi_chance"][0], base["nmi_chance"][0])
 
 
+def test_committed_oracle_at_2000_steps_backs_the_readme():
+    """The ceiling does not rise with the world's 2,000 steps: the oracle's NMI within 0.03 of its
+    1,000-step value, and over twice the world LAM's at 2,000 steps."""
+    at_2000 = json.loads((BENCHMARKS / "results" / "lam_levers_oracle2000.json").read_text())
+    at_1000 = json.loads((BENCHMARKS / "results" / "lam_levers.json").read_text())
+    world = json.loads((BENCHMARKS / "results" / "quickstart_2000.json").read_text())
+    assert at_2000["setup"]["steps"] == 2000 and at_2000["setup"]["data"] == at_1000["setup"]["data"]
+    oracle = at_2000["summary"]["oracle"]["nmi"][0]
+    assert abs(oracle - at_1000["summary"]["oracle"]["nmi"][0]) < 0.03
+    assert oracle > 2 * world["summary"]["x1"]["action_nmi"]["mean"]
+
+
 def test_committed_hold_one_screen_backs_the_readme():
     """The one-decision holds data lever as the README states it: the LAM and its oracle both
     below the default recording's (actions held for 1-8 decisions) in every seed."""
