@@ -71,6 +71,8 @@ VARIANTS: dict[str, dict] = {
     "no_null_action": {"search": {"null_action_weight": 0.0}},  # without the decoder's zero-action loss
     # the decoder trunk sees x_t only: it cannot read a held action from the player's last moves
     "decoder_window1": {"search": {"decoder_window": 1}},
+    # the E-step's codes pulled towards equal use over each batch (3 Sinkhorn steps, SwAV's choice)
+    "balanced": {"search": {"balance_iterations": 3}},
     "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
     "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
     "continuous_augment": {"assignment": "continuous", "augment_shift": 4},

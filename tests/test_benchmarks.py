@@ -96,8 +96,8 @@ def test_lam_assignment_scores_every_variant_against_true_actions(tmp_path, monk
 def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
-    variants = {"quickstart", "no_null_action", "decoder_window1", "augment", "continuous", "continuous_augment",
-                "labels", "continuous_labels", "oracle", "latent_target"}
+    variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
+                "continuous_augment", "labels", "continuous_labels", "oracle", "latent_target"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:

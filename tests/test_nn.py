@@ -9,6 +9,7 @@ from genie_lit.nn import (
     SpatialTransformer,
     STTransformer,
     VectorQuantizer,
+    balanced_assignment,
     patchify,
     unpatchify,
 )
@@ -136,6 +137,26 @@ def test_vector_quantizer_kmeans_init_uses_every_code():
     samples = (centers[:, None] + 0.05 * torch.randn(4, 50, 2)).reshape(-1, 2)
     vq.init_from(samples)
     assert vq(samples).usage == 1.0
+
+
+def test_balanced_assignment_pulls_towards_equal_code_use():
+    """One code explains most items a little better: the argmin gives it nearly all of them,
+    the balanced assignment spreads them over every code, more so with more iterations, and
+    an item keeps its best code when the balance allows it."""
+    torch.manual_seed(0)
+    costs = 0.3 * torch.randn(8, 240)
+    costs[0] -= 1.0
+    assert torch.equal(balanced_assignment(costs, 0), costs.argmin(0))
+    plain = torch.bincount(costs.argmin(0), minlength=8)
+    partial = torch.bincount(balanced_assignment(costs, 3), minlength=8)
+    near_equal = torch.bincount(balanced_assignment(costs, 10), minlength=8)
+    assert plain[0] > 200 and plain.min() == 0
+    assert partial.max() < plain.max() and partial.min() > 0
+    assert near_equal.max() <= 1.25 * 240 / 8 and near_equal.min() >= 0.75 * 240 / 8
+    clear = torch.eye(8).repeat(1, 30)  # item i is cheap on every code but i % 8: the balanced choice
+    assert torch.equal(balanced_assignment(-clear, 10), clear.argmax(0))  # is everyone's best
+    with pytest.raises(ValueError, match="iterations >= 0"):
+        balanced_assignment(costs, -1)
 
 
 def test_fsq_round_trip_and_range():

@@ -123,6 +123,23 @@ def test_search_decoder_window_limits_the_history_the_trunk_reads():
         tiny_lam(assignment="nearest", search=SearchOptions(decoder_window=1))
 
 
+def test_balanced_e_step_spreads_codes_in_training_only():
+    """A fresh LAM's E-step gives every transition the same code; with ``balance_iterations`` the
+    training E-step uses every code, while evaluation (and play's search inference) keeps the argmin."""
+    video = torch.rand(4, 8, 3, 16, 16)
+    previous, target = video[:, :-1], video[:, 1:]
+    for iterations in (0, 10):
+        lam = tiny_lam(search=SearchOptions(balance_iterations=iterations))
+        with torch.no_grad():
+            trunk, weight = lam.decode_trunk(previous), lam._change_weight(previous, target)
+            trained = lam.train()._search(trunk, previous, target, weight)
+            evaluated = lam.eval()._search(trunk, previous, target, weight)
+        assert torch.bincount(evaluated.reshape(-1), minlength=4).max() == 28  # one code for all
+        assert (torch.bincount(trained.reshape(-1), minlength=4).min() >= 5) == (iterations > 0)
+    with pytest.raises(ValueError, match="balance_iterations >= 0"):
+        SearchOptions(balance_iterations=-1)
+
+
 def test_search_needs_explicit_codes():
     from genie_lit.nn import FiniteScalarQuantizer
 

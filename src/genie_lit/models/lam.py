@@ -67,8 +67,8 @@ from genie_lit.models.base import GenieModule, as_hw, default_optimizer
 from genie_lit.models.checkpoints import freeze, load_module
 from genie_lit.models.lam_options import FLAT_SEARCH_OPTIONS, MAX_TRUE_ACTIONS, SearchOptions, labelled_episodes
 from genie_lit.models.tokenizer import VideoTokenizer
-from genie_lit.nn import (VectorQuantizer, VideoBackbone, grid_size, histogram_stats, patchify, random_shift,
-                          unpatchify)
+from genie_lit.nn import (VectorQuantizer, VideoBackbone, balanced_assignment, grid_size, histogram_stats, patchify,
+                          random_shift, unpatchify)
 
 
 # fixed settings (options once; no config or test ever changed them)
@@ -310,7 +310,9 @@ class LatentActionModel(GenieModule):
             (weight * (self.decode_head(trunk, previous, code.expand(b, t, -1)) - target).pow(2)).mean((2, 3, 4))
             for code in codes
         ])  # K b t
-        return errors.argmin(dim=0)
+        if not self.training or self.search.balance_iterations == 0:
+            return errors.argmin(dim=0)
+        return balanced_assignment(errors.reshape(len(codes), b * t), self.search.balance_iterations).reshape(b, t)
 
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:
         """Frames ``x_1..x_{T-1}`` (``b t c h w``, T-1 of them) and action codes ``b (T-1) e``

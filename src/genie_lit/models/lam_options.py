@@ -37,6 +37,11 @@ class SearchOptions:
             ``None`` (default) all of ``x_1..x_t``; ``1`` only ``x_t``. With the whole history the
             trunk can read a held action from the player's last moves, so the code need only name
             when the action changes (also read by ``assignment="continuous"``).
+        balance_iterations: 0 (default): each transition takes its best code. ``n`` > 0: the
+            E-step's codes are pulled towards equal use over the batch by ``n`` Sinkhorn steps on
+            the codes' errors (:func:`genie_lit.nn.balanced_assignment`; 3 is SwAV's partial pull,
+            about 10 near-equal use), so no code can win the transitions it barely explains better.
+            Training only; under DDP each rank balances its own batch.
     """
 
     temperature: float = 0.1
@@ -45,13 +50,15 @@ class SearchOptions:
     warmup_steps: int = 0
     inference: Literal["encoder", "search"] = "encoder"
     decoder_window: int | None = None
+    balance_iterations: int = 0
 
     def __post_init__(self) -> None:
         if self.inference not in ("encoder", "search"):
             raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
-        if self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0:
+        if (self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0
+                or self.balance_iterations < 0):
             raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
-                             "null_action_weight >= 0, warmup_steps >= 0)")
+                             "null_action_weight >= 0, warmup_steps >= 0, balance_iterations >= 0)")
         if self.decoder_window is not None and self.decoder_window < 1:
             raise ValueError(f"search decoder_window must be None (all history) or >= 1 frames, "
                              f"got {self.decoder_window}")

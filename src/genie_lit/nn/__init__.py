@@ -5,7 +5,8 @@ from genie_lit.nn.acceleration import (BLOCK_TYPES, block_wrap_policy, compile_b
 from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention, TemporalAttention, time_mask
 from genie_lit.nn.augment import random_shift
 from genie_lit.nn.patches import grid_size, patchify, unpatchify
-from genie_lit.nn.quantizer import FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, histogram_stats
+from genie_lit.nn.quantizer import (FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, balanced_assignment,
+                                    histogram_stats)
 from genie_lit.nn.transformer import SpacetimeTransformer, SpatialTransformer, STTransformer, VideoBackbone
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "TemporalAttention",
     "VectorQuantizer",
     "VideoBackbone",
+    "balanced_assignment",
     "block_wrap_policy",
     "compile_blocks",
     "grid_size",
