@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
+from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, quick_out, run_genie_lit
 
 RESULTS = RESULTS_DIR / "agents.json"
 FRACTIONS = (0.0, 0.01, 0.025)
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny models and data: the smoke test")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.games, args.episodes, args.steps, args.lam_steps, args.policy_steps = "pong", 3, 40, 2, 2
         args.eval_episodes, args.max_steps, args.threads = 2, 10, 1

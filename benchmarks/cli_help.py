@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import quick_out
+
 RESULTS = Path(__file__).resolve().parent / "results" / "cli_help.json"
 COMMANDS = ["record", "play", "evaluate", "curves", "quickstart", "fit"]
 
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="2 rounds (for the tests)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON to write ({RESULTS})")
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     rounds = 2 if args.quick else args.rounds
     start_load = list(os.getloadavg())
     runs: dict[str, list[dict]] = {command: [] for command in COMMANDS}

@@ -159,6 +159,16 @@ def machine(threads: int | list[int], device: str = "cpu") -> dict[str, Any]:
     return info
 
 
+def quick_out(out: str | Path, quick: bool) -> Path:
+    """Where a run writes its JSON: a ``--quick`` smoke run aimed at a committed result under
+    ``results/`` goes to ``runs/quick/`` (git-ignored) instead, so it never overwrites a measured figure."""
+    out = Path(out)
+    if quick and out.resolve().is_relative_to(RESULTS_DIR):
+        out = REPO / "runs" / "quick" / out.name
+        print(f"--quick: writing {out}, not the committed {RESULTS_DIR.name}/{out.name}")
+    return out
+
+
 def finish(record: dict, out: Path) -> None:
     """Add the end load average, write ``record`` as JSON to ``out`` and say where."""
     record["machine"]["load_average_at_end"] = list(os.getloadavg())

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
+from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table, quick_out,
                     read_config, shrink)
 
 RESULTS = RESULTS_DIR / "lam_assignment.json"
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny models, 5 s per variant, tiny recording")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     seconds = 5.0 if args.quick else args.minutes * 60
     data = args.out.parent / "lam_assignment_data" if args.quick else args.data
     ensure_recording(data, args.quick)

@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table,
+from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table, quick_out,
                     read_config, shrink, training_step)
 
 RESULTS = RESULTS_DIR / "lam_levers.json"
@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="each finished run's record; a run found here is not trained again")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     work = args.work
     if args.quick:
         data, steps, work = make_quick_data(args.out.parent), 3, args.out.parent / "lam_levers_runs"

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torchmetrics.image import PeakSignalNoiseRatio
 
-from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, read_config, run_genie_lit, shrink
+from common import (CONFIGS, RESULTS_DIR, command, finish, machine, print_table, quick_out, read_config,
+                    run_genie_lit, shrink)
 
 RESULTS = RESULTS_DIR / "oracle_world.json"
 
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models (pass tiny --data/--tokenizer/"
                         "--world, e.g. those of world_levers.py --quick)")
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     torch.set_num_threads(args.threads)
     from genie_lit.evaluation.data import load_held_out, sample_clips
     from genie_lit.models import DynamicsModel, Genie

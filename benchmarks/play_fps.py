@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, interleaved, machine, merge, print_table,
-                    read_config, shrink, summary)
+                    quick_out, read_config, shrink, summary)
 from genie_lit.models import Genie
 
 RESULTS = RESULTS_DIR / "play_fps.json"
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny worlds, contexts 1 and 4, 1 repeat")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.contexts, args.repeats, args.large_repeats, args.warmup = [1, 4], 1, 1, 0
     if max(args.contexts) > args.context_length:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import command, finish, machine, print_table, run_genie_lit
+from common import command, finish, machine, print_table, quick_out, run_genie_lit
 from genie_lit.data.index import scan_folder
 from genie_lit.data.record import record_atari
 from genie_lit.media.read import read_frames
@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep", type=Path, default=None, help="keep the work folder here")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.games, args.episodes, args.steps, args.junk, args.classifier_steps, args.train_steps = \
             "pong", 4, 48, 4, 4, 2

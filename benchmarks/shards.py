@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import command, finish, machine, print_table
+from common import command, finish, machine, print_table, quick_out
 from genie_lit.data import StreamingVideoDataModule, VideoDataModule, prepare_shards
 from genie_lit.data.record import record_atari
 
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.games, args.episodes, args.steps, args.batches, args.workers = "pong", 2, 60, 3, [0]
     clip_length, resolution, batch_size = 16, 64, 8

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common import (RESULTS_DIR, build_model, command, finish, interleaved, machine, optimizers, print_table,
+from common import (RESULTS_DIR, build_model, command, finish, interleaved, machine, optimizers, print_table, quick_out,
                     summary)
 
 RESULTS = RESULTS_DIR / "tokenizer_scaling.json"
@@ -138,6 +138,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--probe-memory", nargs=2, metavar=("VARIANT", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.frames, args.batch, args.dim, args.depth, args.heads = [4, 16], 1, 32, 1, 2
         args.codebook, args.repeats, args.warmup = 64, 2, 1

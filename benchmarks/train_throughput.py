@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, interleaved, machine, optimizers,
-                    print_table, read_config, shrink, summary, training_step)
+                    print_table, quick_out, read_config, shrink, summary, training_step)
 
 RESULTS = RESULTS_DIR / "train_throughput.json"
 COMPONENTS = {
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny models, batch 2 x 4 frames, 3 steps")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.steps, args.warmup = 3, 1
     record = {"command": command("train_throughput.py", argv), "machine": machine(args.threads)}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import CONFIGS, REPO, RESULTS_DIR, command, finish, machine, print_table, run_genie_lit
+from common import CONFIGS, REPO, RESULTS_DIR, command, finish, machine, print_table, quick_out, run_genie_lit
 
 RESULTS = RESULTS_DIR / "world_levers.json"
 WORK = "runs/world_levers"
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny models and data made here")
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.steps, args.eval_clips, args.seeds, args.variants = 3, 2, [0], ["paper", "copy_prior"]
         args.parallel = 1

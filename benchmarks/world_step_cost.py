@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, interleaved, machine, merge, optimizers,
-                    print_table, read_config, shrink, summary, training_step)
+                    print_table, quick_out, read_config, shrink, summary, training_step)
 from genie_lit.nn.acceleration import compile_blocks
 
 RESULTS = RESULTS_DIR / "world_step_cost.json"
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny models, batch 2 x 4 frames, 2 calls")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.steps, args.warmup = 2, 1
     world = World(args.quick)

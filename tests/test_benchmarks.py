@@ -29,6 +29,18 @@ def _run(name: str, tmp_path: Path, monkeypatch, *args: str) -> dict:
     return written
 
 
+def test_a_quick_run_never_overwrites_a_committed_result(tmp_path, monkeypatch):
+    """``--quick`` aimed at ``results/`` (every script's default) writes to ``runs/quick/``;
+    an explicit path elsewhere, or a full run, is kept."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from common import REPO, RESULTS_DIR, quick_out
+
+    committed = RESULTS_DIR / "lam_levers.json"
+    assert quick_out(committed, quick=True) == REPO / "runs" / "quick" / "lam_levers.json"
+    assert quick_out(committed, quick=False) == committed
+    assert quick_out(str(tmp_path / "x.json"), quick=True) == tmp_path / "x.json"
+
+
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
 
