@@ -298,3 +298,19 @@ def test_quality_filter_benchmark_scores_the_junk_and_filters(tmp_path, monkeypa
     results = record["results"]
     assert results["auto_labels"]["junk_clips"] > 0 and 0 <= results["kept_fraction"] <= 1
     assert results["unfiltered"]["clips"] >= results["filtered"]["clips"] > 0  # --quick keeps every clip
+
+
+def test_committed_lam_input_study_backs_the_readme():
+    """Table 2 as the README reads it: 2 seeds of the shipped study; the pixel LAM's Δ4PSNR
+    interval above 0, the token LAM's spanning 0, their paired difference separated; the token
+    LAM's NMI 0 (one code) in both seeds; both share each seed's tokenizer."""
+    study = BENCHMARKS / "results" / "studies" / "lam_input"
+    table = json.loads((study / "table.json").read_text())
+    assert table["study"]["seeds"] == [0, 1] and table["study"]["phases"] == {"tokenizer": 600, "world": 300}
+    assert (study / "curves.png").stat().st_size > 0 and "| pixels |" in (study / "table.md").read_text()
+    pixels, tokens = table["variants"]["pixels"], table["variants"]["tokens"]
+    assert pixels["delta_psnr"]["ci95"][0] > 0 > tokens["delta_psnr"]["ci95"][0]
+    assert tokens["delta_psnr"]["ci95"][1] > 0 and tokens["delta_psnr_vs_reference"]["separated"]
+    assert max(tokens["action_nmi"]["per_seed"].values()) < 1e-6 < min(pixels["action_nmi"]["per_seed"].values())
+    assert tokens["tokenizer_psnr"] == pixels["tokenizer_psnr"]
+    assert json.loads((study / "machine.json").read_text())["seconds_this_call"] < 90 * 60

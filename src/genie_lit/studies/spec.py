@@ -7,7 +7,7 @@ A study file (``configs/studies/*.yaml``)::
     data:                          # shared by every run
       dir: null                    # default: OUT/data, recorded there when it holds no video
       configs: [../quickstart/atari_data.yaml]
-      record: {games: boxing,pong,breakout, episodes: 6, steps: 300}
+      record: {games: battle_zone,private_eye,tutankham, episodes: 6, steps: 300}
     trainer: []                    # overlays layered on every run (e.g. ../trainer/ddp.yaml)
     phases:                        # in order; each is one `genie-lit fit`
       tokenizer: {configs: [../tokenizer/st_vivit.yaml, ../quickstart/tokenizer.yaml], steps: 400}
@@ -35,11 +35,13 @@ from typing import Any
 
 import yaml
 
+from genie_lit.data.atari import DEFAULT_GAMES
+
 PHASE_LINK = "tokenizer_from"  # a phase key naming the phase whose checkpoint is this phase's tokenizer
 EVALUATION_DEFAULTS = {"clips": 32, "clip_length": 16, "t": 4, "maskgit_steps": 8, "temperature": 1.0, "fvd": True,
                        "fvd_weights": None, "fvd_size": 224, "batch_size": 8, "seed": 0, "shots": 200,
                        "bootstrap": 2000, "fvd_bootstrap": 200}
-RECORD_DEFAULTS = {"games": "boxing,pong,breakout", "episodes": 6, "steps": 300}
+RECORD_DEFAULTS = {"games": DEFAULT_GAMES, "episodes": 6, "steps": 300}  # the quickstart's games
 
 
 class StudyError(ValueError):
