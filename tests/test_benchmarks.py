@@ -314,3 +314,16 @@ def test_committed_lam_input_study_backs_the_readme():
     assert max(tokens["action_nmi"]["per_seed"].values()) < 1e-6 < min(pixels["action_nmi"]["per_seed"].values())
     assert tokens["tokenizer_psnr"] == pixels["tokenizer_psnr"]
     assert json.loads((study / "machine.json").read_text())["seconds_this_call"] < 90 * 60
+
+
+def test_committed_balanced_e_step_screen_backs_the_readme():
+    """The balanced E-step as the README states it: more codes used per game than the
+    quickstart's LAM in each seed, its mean NMI within the quickstart's seed spread."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers.json").read_text())
+    assert record["setup"]["variants"]["balanced"] == {"search": {"balance_iterations": 3}}
+    runs = {(r["variant"], r["seed"]): r for r in record["results"]}
+    for seed in record["setup"]["seeds"]:
+        balanced, base = runs[("balanced", seed)]["games"], runs[("quickstart", seed)]["games"]
+        assert sum(g["codes_used"] for g in balanced.values()) > sum(g["codes_used"] for g in base.values())
+    balanced, base = record["summary"]["balanced"]["nmi"], record["summary"]["quickstart"]["nmi"]
+    assert abs(balanced[0] - base[0]) < base[1]
