@@ -112,6 +112,26 @@ def test_a_recording_killed_midway_is_recorded_again(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "quickstart.json").read_text())["stages"]["record"]["done"]
 
 
+def test_native_bf16_is_read_from_the_cpu_flags_and_auto_precision_follows_it(tmp_path, monkeypatch):
+    """An AVX-512 CPU without ``avx512_bf16``/``amx_bf16`` (where oneDNN emulates bf16) is not
+    native; ``--precision auto`` then trains the world in 32-bit, and in bf16 on a GPU or a CPU
+    that has them; an explicit choice is kept."""
+    import genie_lit.quickstart as quickstart
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512bw avx512_vnni\n")
+    assert not quickstart.cpu_has_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
+    assert quickstart.cpu_has_bf16(cpuinfo)
+    assert not quickstart.cpu_has_bf16(tmp_path / "absent")
+    for native, expected in ((False, "32-true"), (True, "bf16-mixed")):
+        monkeypatch.setattr(quickstart, "cpu_has_bf16", lambda native=native: native)
+        assert quickstart.world_precision("auto", "cpu")[0] == expected
+        assert quickstart.world_precision("auto", "gpu")[0] == "bf16-mixed"
+        assert quickstart.world_precision("bf16", "cpu")[0] == "bf16-mixed"
+        assert quickstart.world_precision("32", "gpu")[0] == "32-true"
+
+
 def test_max_time_is_lightning_format():
     assert max_time(3600 * 25 + 61) == "01:01:01:01"
     assert max_time(5) == "00:00:01:00"  # at least a minute

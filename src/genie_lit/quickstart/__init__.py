@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--accelerator", choices=("auto", "cpu", "gpu"),
                        help=argparse.SUPPRESS)  # the earlier name of --device (gpu = cuda); still accepted
     scale.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    scale.add_argument("--precision", choices=("bf16", "32"), default="bf16",
-                       help="the world stage's precision: bf16 (bf16-mixed autocast, default: about 1.6x faster "
-                       "steps on a CPU with native bf16 or on a GPU) or 32; the tokenizer trains in 32-bit")
+    scale.add_argument("--precision", choices=("auto", "bf16", "32"), default="auto",
+                       help="the world stage's precision: bf16 (bf16-mixed autocast: about 1.6x faster steps on a "
+                       "GPU or a CPU with native bf16, several times slower on a CPU without it), 32, or auto "
+                       "(default: bf16 where it is native, else 32); the tokenizer trains in 32-bit")
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--eval-clips", type=int, default=32, help="held-out clips for the clip metrics (32)")
     evaluation.add_argument("--no-fvd", action="store_true", help="skip FVD (I3D is ~0.6 s per clip on a CPU)")
@@ -97,14 +98,34 @@ def main(argv: list[str] | None = None) -> int:
                        on_interrupt=lambda args: f"interrupted: run the same command again to continue from {args.out}")
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (oneDNN's test)."""
-    import torch
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute bf16 products natively
 
+
+def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 natively: an x86 ``avx512_bf16`` or ``amx_bf16`` flag in Linux's
+    ``/proc/cpuinfo``. oneDNN's own test (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes
+    on AVX-512 CPUs without them, where it emulates bf16 and autocast makes a world step several
+    times slower. False where the flags cannot be read."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+        text = cpuinfo.read_text()
+    except OSError:
         return False
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def world_precision(requested: str, accelerator: str) -> tuple[str, str]:
+    """The world stage's Lightning precision for ``--precision`` and why: ``auto`` is bf16-mixed on
+    a GPU or a CPU with native bf16, 32-bit on other CPUs."""
+    if requested == "bf16":
+        return "bf16-mixed", "--precision bf16"
+    if requested == "32":
+        return "32-true", "--precision 32"
+    if accelerator != "cpu":
+        return "bf16-mixed", "auto: a GPU"
+    if cpu_has_bf16():
+        return "bf16-mixed", "auto: this CPU has native bf16"
+    return "32-true", "auto: this CPU has no native bf16 (bf16 would be emulated, several times slower)"
 
 
 def say(message: str) -> None:
@@ -120,13 +141,14 @@ def run(args: argparse.Namespace, command: str) -> Path:
     accelerator = args.accelerator
     if accelerator == "auto":
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    precision, why = world_precision(args.precision, accelerator)
     for config in [*args.tokenizer_config, *args.world_config]:
         if not Path(config).is_file():
             raise QuickstartError(f"config {config} does not exist")
     steps = {"tokenizer": args.tokenizer_steps, "world": args.world_steps}
     state.settings.update(command=command, minutes=args.minutes, accelerator=accelerator, games=args.games,
                           episodes=args.episodes, steps=args.steps, seed=args.seed, training_steps=steps,
-                          world_precision=args.precision)
+                          world_precision={"bf16-mixed": "bf16", "32-true": "32"}[precision])
     state.save()
     budget = None if args.minutes is None else args.minutes * 60
     say(f"plan: {steps['tokenizer']} tokenizer steps, then {steps['world']} world steps"
@@ -152,8 +174,8 @@ def run(args: argparse.Namespace, command: str) -> Path:
             clock.finished = True
 
     seed = ["--seed_everything", str(args.seed)]
-    precision = {"bf16": "bf16-mixed", "32": "32-true"}[args.precision]
-    if precision == "bf16-mixed" and accelerator == "cpu" and not cpu_has_bf16():
+    say(f"world precision: {precision} ({why})")
+    if args.precision == "bf16" and accelerator == "cpu" and not cpu_has_bf16():
         say("warning: this CPU has no native bf16, so --precision bf16 may be slower than --precision 32")
     stages = {
         "tokenizer": ([packaged_config("tokenizer", "st_vivit.yaml")],
