@@ -4,7 +4,7 @@
 Runs ``genie-lit study configs/studies/<name>.yaml --out <work>/<name>`` (resumable: run the
 same command again after a kill), then copies ``table.json``, ``table.md`` and ``curves.png``
 into ``benchmarks/results/studies/<name>/`` with ``machine.json`` (the machine and its load).
-Each study is sized for 2 seeds in under 90 minutes on 2 CPU cores (lam_input: 40 minutes, measured):
+Each study is sized for 2 seeds in under 90 minutes on 2 CPU cores (measured: lam_input 40 minutes, tokenizer 68):
 
     python benchmarks/studies.py tokenizer            # results/studies/tokenizer/
     python benchmarks/studies.py lam_input            # results/studies/lam_input/
