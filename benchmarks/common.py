@@ -24,6 +24,8 @@ from typing import Any
 import torch
 import yaml
 
+from genie_lit.quickstart import cpuinfo_value
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -152,22 +154,11 @@ def summary(seconds: list[float]) -> dict[str, float]:
 def machine(threads: int | list[int], device: str = "cpu") -> dict[str, Any]:
     """Facts about the run; call at the start, then :func:`finish` adds the load at the end."""
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_model": cpu_model(), "python": sys.version.split()[0], "torch": torch.__version__, "cpus": os.cpu_count(),
-            "threads": threads, "device": device, "load_average_at_start": list(os.getloadavg())}
+            "cpu_model": cpuinfo_value("model name"),  # machines of one kind differ in instruction set
+            "python": sys.version.split()[0], "torch": torch.__version__, "cpus": os.cpu_count(), "threads": threads, "device": device, "load_average_at_start": list(os.getloadavg())}
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
-
-
-def cpu_model() -> str | None:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), so figures from different machines can be told apart."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def quick_out(out: str | Path, quick: bool) -> Path:

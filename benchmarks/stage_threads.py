@@ -29,7 +29,7 @@ from genie_lit.quickstart.pipeline import fit_args, packaged_config
 RESULTS = RESULTS_DIR / "stage_threads.json"
 
 
-def stage_args(stage: str, run: Path, root: Path, steps: int, workers: int, precision: str = "bf16-mixed") -> list[str]:
+def stage_args(stage: str, run: Path, root: Path, steps: int, workers: int, precision: str) -> list[str]:
     """The quickstart's ``genie-lit fit`` arguments of ``stage`` (default settings, seed 0), into
     ``root``; the world stage at ``precision`` (the tokenizer's is always 32-bit)."""
     if stage == "tokenizer":

@@ -124,6 +124,7 @@ def test_native_bf16_is_read_from_the_cpu_flags_and_auto_precision_follows_it(tm
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile\n")
     assert quickstart.cpu_has_bf16(cpuinfo)
     assert not quickstart.cpu_has_bf16(tmp_path / "absent")
+    assert quickstart.cpuinfo_value("model name", tmp_path / "absent") is None
     for native, expected in ((False, "32-true"), (True, "bf16-mixed")):
         monkeypatch.setattr(quickstart, "cpu_has_bf16", lambda native=native: native)
         assert quickstart.world_precision("auto", "cpu")[0] == expected

@@ -106,12 +106,22 @@ def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     ``/proc/cpuinfo``. oneDNN's own test (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes
     on AVX-512 CPUs without them, where it emulates bf16 and autocast makes a world step several
     times slower. False where the flags cannot be read."""
+    flags = set((cpuinfo_value("flags", cpuinfo) or "").split())
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def cpuinfo_value(key: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The first ``key : value`` of Linux's ``/proc/cpuinfo`` (``"flags"``, ``"model name"``), or
+    None where it cannot be read."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return False
-    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    return any(flag in flags for flag in BF16_CPU_FLAGS)
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
 
 
 def world_precision(requested: str, accelerator: str) -> tuple[str, str]:
