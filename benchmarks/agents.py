@@ -10,14 +10,16 @@
    N = 50, 200, 1000 labelled transitions, the few-label policies at N = 200, the oracle, random
    and the expert; mean return ± 95% CI over the same episode seeds, normalised score.
 
-    python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 3000 \
+    python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 2000 \
         --policy-steps 2000 --eval-episodes 20          # -> results/agents.json (hours on 2 CPU cores)
+    python benchmarks/agents.py --parallel 2 --threads 1 ...  # the games at once, one process each
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -104,6 +106,12 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
     return rows
 
 
+def _game_job(job: tuple[str, argparse.Namespace]) -> list[dict]:
+    game, args = job
+    torch.set_num_threads(args.threads)  # a worker of --parallel: its evaluation runs here
+    return run_game(game, args, Path(args.work) / game)
+
+
 def _score(entry: dict, baselines: dict) -> dict:
     low, high = baselines["random"]["mean"], baselines["expert"]["mean"]
     return {"return_mean": entry["mean"], "return_ci95": entry["ci95"], "returns": entry["returns"],
@@ -120,11 +128,12 @@ def main(argv: list[str] | None = None) -> dict:
                         help="labelled_fraction of each LAM trained")
     parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),
                         help="labelled transitions of the unsupervised LAM policy's action maps")
-    parser.add_argument("--lam-steps", type=int, default=3000)
+    parser.add_argument("--lam-steps", type=int, default=2000, help="as the quickstart world's LAM")
     parser.add_argument("--policy-steps", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=1000, help="decisions per evaluation episode")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=1, help="games at once, one process each")
     parser.add_argument("--work", default="runs/bench_agents", help="folder for data, checkpoints and logs")
     parser.add_argument("--quick", action="store_true", help="tiny models and data: the smoke test")
     parser.add_argument("--out", default=str(RESULTS))
@@ -138,8 +147,13 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"command": command("agents.py", argv), "machine": machine(args.threads),
               "setup": {k: v for k, v in vars(args).items() if k not in ("out",)}, "results": []}
     start = time.perf_counter()
-    for game in [g.strip() for g in args.games.split(",") if g.strip()]:
-        record["results"] += run_game(game, args, Path(args.work) / game)
+    jobs = [(g.strip(), args) for g in args.games.split(",") if g.strip()]
+    if args.parallel > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("spawn").Pool(min(args.parallel, len(jobs))) as pool:
+            per_game = pool.map(_game_job, jobs)
+    else:
+        per_game = [run_game(game, args, Path(args.work) / game) for game, _ in jobs]
+    record["results"] = [row for rows in per_game for row in rows]
     record["seconds"] = time.perf_counter() - start
     print_table(["game", "agent", "N", "return ± 95% CI", "normalised", "LAM NMI", "LAM 200-shot acc."],
                 [[r["game"], r["agent"], r["shots"] or "", f"{r['return_mean']:.2f} ± {r['return_ci95']:.2f}",
