@@ -2,7 +2,9 @@
 
 1. record scripted-expert episodes (``genie-lit record atari --policy expert``);
 2. train latent action models on them, unsupervised (``labelled_fraction`` 0, the paper) and with
-   few labels (0.01 and 0.025 of the episodes, LAOM), or take ``--lam`` for the unsupervised one;
+   few labels (0.01 and 0.025 of the episodes, LAOM), or take ``--lam`` for the unsupervised one.
+   Labelled episodes are chosen whole (a hash of their file), so a fraction that labels none of
+   the recording's training episodes is skipped: it would train the unsupervised LAM again;
 3. their NMI and 200-shot accuracy against the true actions of the held-out expert episodes;
 4. behaviour-cloning policies on each LAM's latent actions (``configs/agent/bc_latent.yaml``) and
    the oracle on the true actions (``configs/agent/bc_oracle.yaml``);
@@ -10,15 +12,22 @@
    N = 50, 200, 1000 labelled transitions, the few-label policies at N = 200, the oracle, random
    and the expert; mean return ± 95% CI over the same episode seeds, normalised score.
 
+    # the unsupervised LAM's table: 16 episodes of 500 decisions per game (0.01 and 0.025 label none)
     python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 2000 \
-        --policy-steps 2000 --eval-episodes 20          # -> results/agents.json (hours on 2 CPU cores)
-    python benchmarks/agents.py --parallel 2 --threads 1 ...  # the games at once, one process each
+        --policy-steps 2000 --eval-episodes 20 --fractions 0 --parallel 2 --threads 1   # results/agents.json
+    # the few-label rows: the same 8,000 transitions as 80 episodes of 100, where 0.01 and 0.025
+    # label 1 and 2 of the 79 training episodes of each game
+    python benchmarks/agents.py --games pong,breakout --episodes 80 --steps 100 --lam-steps 1000 \
+        --policy-steps 2000 --eval-episodes 20 --parallel 2 --threads 1 --out benchmarks/results/agents_few_labels.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
+
+``--parallel 2 --threads 1`` runs the games at once, one process each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import time
 from pathlib import Path
@@ -64,6 +73,14 @@ def lam_metrics(lam_ckpt: Path, data: Path) -> dict:
             "few_shot_chance": mean["few_shot_chance"], "shots": shots, "transitions": mean["transitions"]}
 
 
+def labelled(data: Path, fraction: float) -> tuple[int, int]:
+    """How many of the recording's training episodes ``labelled_fraction`` labels, of how many."""
+    from genie_lit.models.lam_options import labelled_episodes
+
+    train = [e["file"] for e in json.loads((data / "manifest.json").read_text())["episodes"] if e["split"] == "train"]
+    return int(labelled_episodes(train, fraction).sum()) if fraction > 0 else 0, len(train)
+
+
 def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
     from genie_lit.agents.evaluate import evaluate_agent
     from genie_lit.data.record import record_atari
@@ -77,6 +94,11 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
     for fraction in args.fractions:
         if fraction == 0 and args.lam:
             lams[fraction] = Path(args.lam)
+            continue
+        chosen, total = labelled(data, fraction)
+        if fraction > 0 and not chosen:  # the LAM would be the unsupervised one again
+            print(f"{game}: labelled_fraction {fraction} labels none of the {total} training episodes (episodes are "
+                  "chosen whole, by a hash); skipped: record more episodes (--episodes) for so small a fraction")
             continue
         lams[fraction] = fit(["--config", str(CONFIGS / "lam" / "pixel.yaml"), "--data.data_dir", str(data),
                               "--data", "genie_lit.agents.EpisodeVideoDataModule",
@@ -100,7 +122,8 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
             if first:
                 baselines = {name: agents[name] for name in ("oracle", "random", "expert")}
             rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}", "shots": shots,
-                         **_score(agents["policy"], baselines), "lam": metrics})
+                         **_score(agents["policy"], baselines), "lam": metrics,
+                         "labelled_episodes": labelled(data, fraction)})
     rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
              for name, entry in baselines.items()]
     return rows

@@ -267,6 +267,10 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     agents = {r["agent"] for r in record["results"]}
     assert {"random", "expert", "oracle"} <= agents and any("lam" in a.lower() for a in agents)
     assert all(math.isfinite(r["return_mean"]) and r["game"] == "pong" for r in record["results"])
+    # a labelled_fraction that labels none of the training episodes is skipped, not trained as a
+    # second unsupervised LAM
+    lam_rows = [r for r in record["results"] if r["lam"]]
+    assert lam_rows and all(r["labelled_episodes"][0] > 0 or r["agent"].endswith("fraction 0.0") for r in lam_rows)
 
 
 @pytest.mark.slow
