@@ -56,6 +56,19 @@ def test_the_expert_scores_far_above_random_in_the_real_games(tmp_path):
         assert returns["expert"] >= returns["random"] + 3, (game, returns)
 
 
+def test_the_expert_beats_every_constant_action(tmp_path):
+    """A paddle that really follows the ball: in Breakout, holding LEFT alone returns the ball
+    for 11 points; an expert that reads the ball's or paddle's position wrongly scores no more."""
+    from genie_lit.agents.evaluate import baseline_chooser, play
+    from genie_lit.data.atari import AtariGame
+
+    for game in ("pong", "breakout"):
+        actions = range(len(AtariGame(game, 0).action_names))
+        constant = max(play(game, lambda g, seen, a=a: a, 0, 1000, 16).episode_return for a in actions)
+        expert = play(game, baseline_chooser("expert", 0), 0, 1000, 16).episode_return
+        assert expert >= constant + 10, (game, expert, constant)
+
+
 def test_the_expert_refuses_games_it_cannot_play(tmp_path):
     with pytest.raises(ValueError, match="pong, breakout|breakout, pong"):
         record_atari(tmp_path, ["boxing"], episodes=1, steps=5, policy="expert")
