@@ -138,11 +138,10 @@ class HeldRandomPolicy:
 # offset mapping the paddle byte into the ball's units, action towards smaller / larger values, dead band)
 # Pong: ball y = RAM[54] - 12.4 px, paddle y = 0.97 RAM[51] - 2.3 px (screen rows); the paddle is
 #   steered in RAM units (RAM[54] - RAM[51]), which aims off centre and returns the ball at an angle.
-# Breakout: ball x = RAM[99] - 48.5 px, paddle centre x = 0.61 RAM[72] + 36.0 px (screen columns).
+# Breakout: ball x = RAM[99] - 48.5 px (2 px wide), paddle's left edge x = RAM[72] - 47 px (16 px
+#   wide; screen columns), so the ball's centre minus the paddle's is RAM[99] - RAM[72] - 8.5.
 EXPERT_GAMES = {
     "pong": {"ball": 54, "paddle": 51, "scale": 1.0, "offset": 0.0, "towards": ("RIGHT", "LEFT"), "band": 1.0},
-    # screen x: ball = ram[99] - 48.5 (2 px wide), paddle's left edge = ram[72] - 47 (16 px wide), so the
-    # ball's centre minus the paddle's is ram[99] - ram[72] - 8.5
     "breakout": {"ball": 99, "paddle": 72, "scale": 1.0, "offset": 8.5, "towards": ("LEFT", "RIGHT"), "band": 4.0},
 }
 
