@@ -385,3 +385,14 @@ def test_committed_agents_table_backs_the_readme():
     assert 0.8 < rows[("pong", "oracle", None)]["normalised"] < 0.85
     assert rows[("breakout", "oracle", None)]["normalised"] < 0.05
     assert rows[("breakout", "expert", None)]["return_mean"] > 30  # holding LEFT scores 11
+
+
+def test_committed_few_label_agents_back_the_readme():
+    """Pong's few-label rows as the README reads them: 0.01 and 0.025 label 1 and 2 of the 79
+    training episodes; every LAM policy at random level; the oracle on short episodes only 0.12."""
+    record = json.loads((BENCHMARKS / "results" / "agents_few_labels.json").read_text())
+    rows = {(r["agent"], r["shots"]): r for r in record["results"]}
+    for fraction, labelled in (("0.0", 0), ("0.01", 1), ("0.025", 2)):
+        row = rows[(f"LAM policy, labelled_fraction {fraction}", 200)]
+        assert row["labelled_episodes"] == [labelled, 79] and row["normalised"] < 0.05
+    assert rows[("oracle", None)]["normalised"] < 0.2
