@@ -90,12 +90,12 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
         record_atari(data, [game], episodes=args.episodes, steps=args.steps, policy="expert", val_episodes=1,
                      mode="overwrite")
     tiny_lam, tiny_policy = (TINY_LAM, TINY_POLICY) if args.quick else ([], [])
-    rows, lams = [], {}
+    rows, lams, counts = [], {}, {}
     for fraction in args.fractions:
+        chosen, total = counts[fraction] = labelled(data, fraction)
         if fraction == 0 and args.lam:
             lams[fraction] = Path(args.lam)
             continue
-        chosen, total = labelled(data, fraction)
         if fraction > 0 and not chosen:  # the LAM would be the unsupervised one again
             print(f"{game}: labelled_fraction {fraction} labels none of the {total} training episodes (episodes are "
                   "chosen whole, by a hash); skipped: record more episodes (--episodes) for so small a fraction")
@@ -123,7 +123,7 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                 baselines = {name: agents[name] for name in ("oracle", "random", "expert")}
             rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}", "shots": shots,
                          **_score(agents["policy"], baselines), "lam": metrics,
-                         "labelled_episodes": labelled(data, fraction)})
+                         "labelled_episodes": counts[fraction]})
     rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
              for name, entry in baselines.items()]
     return rows
