@@ -46,8 +46,8 @@ def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_exist
     assert _names(COMPONENT_CONFIGS) == ["agent/bc_latent", "dynamics/maskgit", "genie/cotrain", "lam/pixel",
                                        "quality/classifier", "tokenizer/st_vivit"]
     assert _names(OVERLAY_CONFIGS) == ["agent/bc_oracle", "lam/tokens", "quickstart/tokenizer", "quickstart/world",
-                                       "quickstart/world_labels", "quickstart/world_large", "tokenizer/c_vivit",
-                                       "tokenizer/vit"]
+                                       "quickstart/world_change_weight", "quickstart/world_labels",
+                                       "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/vit"]
     assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
     assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/checkpointing", "trainer/compile",
                                        "trainer/cpu", "trainer/ddp", "trainer/fsdp", "trainer/gpu"]
