@@ -82,6 +82,9 @@ VARIANTS: dict[str, dict] = {
     "continuous_labels": {"assignment": "continuous", "labelled_fraction": 0.1},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
     "latent_target": {"assignment": "continuous"},  # LAOM's latent-space forward objective (see above)
+    # twice the decoder's depth (4 blocks): more of what the player does not control predicted from the
+    # history, so that less of it is left for the latent action to explain
+    "deep_decoder": {"decoder": {"init_args": {"depth": 4}}},
 }
 ORACLE, LATENT = "oracle", "latent_target"
 TARGET_TAU = 0.01  # EMA rate of the latent target's encoder per step
@@ -161,12 +164,18 @@ def merged_nmi(joint: list[list[int]], groups: int) -> float:
     return float(nmi(np.array(rows)))
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` applied key by key, nested sections merged rather than replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def lam_section(variant: str, quick: bool) -> dict:
     section = read_config(CONFIGS / "genie" / "cotrain.yaml")["model"]["init_args"]["lam"]
     section = shrink(section) if quick else section
-    init = {k: v for k, v in section["init_args"].items() if k != "optimizer"}
-    overrides = VARIANTS[variant]
-    init.update({**overrides, "search": {**init.get("search", {}), **overrides.get("search", {})}})
+    init = merged({k: v for k, v in section["init_args"].items() if k != "optimizer"}, VARIANTS[variant])
     if quick:
         init["warmup_steps"] = 2
     return {**section, "init_args": init}
