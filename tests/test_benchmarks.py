@@ -109,7 +109,7 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
     variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
-                "continuous_augment", "labels", "continuous_labels", "oracle", "latent_target"}
+                "continuous_augment", "labels", "continuous_labels", "oracle", "latent_target", "deep_decoder"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:
@@ -124,6 +124,16 @@ def _lam_levers(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_lam_lever_changes_only_its_own_options(monkeypatch):
+    module = _lam_levers(monkeypatch)
+    base = module.lam_section("quickstart", quick=False)["init_args"]
+    deep = module.lam_section("deep_decoder", quick=False)["init_args"]
+    window = module.lam_section("decoder_window1", quick=False)["init_args"]
+    assert deep["decoder"]["init_args"] == {**base["decoder"]["init_args"], "depth": 4}
+    assert {k: v for k, v in deep.items() if k != "decoder"} == {k: v for k, v in base.items() if k != "decoder"}
+    assert window["search"] == {**base["search"], "decoder_window": 1}  # merged into, not replacing, the options
 
 
 def test_lam_levers_latent_target_trains_the_encoder_through_the_action_against_a_slow_copy(monkeypatch):

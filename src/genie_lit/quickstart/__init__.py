@@ -204,7 +204,7 @@ def run(args: argparse.Namespace, command: str) -> Path:
         resumed = (root / "checkpoints" / "last.ckpt").exists()
         say(f"{stage}: training {steps[stage]} steps into {root}" + (" (resuming)" if resumed else "")
             + ("" if seconds is None else f", for at most {seconds / 60:.1f} min"))
-        after = WORLD_STEP_COST * steps["world"] if stage == "tokenizer" and not state.done("world") else 0.0
+        after = WORLD_STEP_COST[precision] * steps["world"] if stage == "tokenizer" and not state.done("world") else 0.0
         with Clock(state, stage) as clock:
             summary = train_stage(fit_args(component, extra, data_dir, root, steps[stage], seconds, accelerator,
                                            overrides, label=f"quickstart {stage}", after_steps=after))

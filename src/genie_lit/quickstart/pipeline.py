@@ -33,13 +33,16 @@ STATE_FILE = "quickstart.json"
 FORMAT = "genie_lit.quickstart/1"
 STAGES = ("record", "tokenizer", "world", "evaluate", "report")
 # The quickstart is defined by optimizer steps, so the same command builds the same world on any
-# machine (a slower one takes longer). On this project's 2-core CPU machine: about 16 minutes of
-# tokenizer and 30 of world. 2,000 world steps, not 1,000, because 1,000 leave the one-step prediction
-# below copying the last frame (README, "What more compute buys").
+# machine (a slower one takes longer). On this project's 2-core CPU machine (no native bf16, so the
+# world trains in 32-bit): about 10 minutes of tokenizer and 37 of world. 2,000 world steps, not 1,000,
+# because 1,000 leave the one-step prediction below copying the last frame (README, "What more compute buys").
 DEFAULT_STEPS = {"tokenizer": 2000, "world": 2000}
-# what a world step costs in tokenizer steps, measured on CPU (benchmarks/train_throughput.py):
-# only for the whole-run ETA printed during the tokenizer stage
-WORLD_STEP_COST = 2.0
+# what a world step costs in tokenizer steps, by the world's precision, only for the whole-run ETA
+# printed during the tokenizer stage: in 32-bit 1.10 s against 0.29 s on a 2-core CPU
+# (benchmarks/results/stage_threads_no_native_bf16_32.json, stage_threads_tokenizer_no_native_bf16.json);
+# bf16-mixed is chosen only where bf16 is native, and there its steps are x1.57 faster
+# (train_throughput_precision.json)
+WORLD_STEP_COST = {"32-true": 3.7, "bf16-mixed": 2.4}
 # with --minutes, the share of the cap given to each training stage; the rest is recording, evaluation, report
 BUDGET_SHARES = {"tokenizer": 0.3, "world": 0.57}
 
