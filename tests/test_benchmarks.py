@@ -224,6 +224,32 @@ def test_committed_oracle_at_2000_steps_backs_the_readme():
     assert oracle > 2 * world["summary"]["x1"]["action_nmi"]["mean"]
 
 
+def test_committed_deep_decoder_screen_backs_the_readme():
+    """``deep_decoder`` as the README states it: 32-bit, seed 0, beside the quickstart's LAM of the
+    same run; its NMI inside the bf16 seed spread of the quickstart's LAM (no gain), and so is the
+    32-bit quickstart LAM's."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_deep_decoder.json").read_text())
+    bf16 = json.loads((BENCHMARKS / "results" / "lam_levers_continuous.json").read_text())
+    assert record["setup"]["precision"] == "32" and record["setup"]["steps"] == 1000
+    runs = {r["variant"]: r for r in record["results"]}
+    spread = [r["nmi"] for r in bf16["results"] if r["variant"] == "quickstart"]
+    assert len(spread) == 3 and runs["deep_decoder"]["seconds_per_step"] > runs["quickstart"]["seconds_per_step"]
+    for variant in ("quickstart", "deep_decoder"):
+        assert min(spread) <= runs[variant]["nmi"] <= max(spread)
+
+
+def test_committed_change_weight_screen_backs_the_readme():
+    """The dynamics' changed-token weight as the README states it: the same recording, tokenizer,
+    steps and seed as its baseline; a little more next-frame PSNR, over 0.67 dB less Δ4PSNR."""
+    lever, base = ((json.loads((BENCHMARKS / "results" / name).read_text())["results"][0])
+                   for name in ("lever_change_weight.json", "quickstart_fp32.json"))
+    for key in ("world_steps", "seed", "tokenizer_psnr", "next_frame_psnr_copy"):
+        assert lever[key] == base[key]
+    assert lever["world_steps"] == 1000
+    assert 0 < lever["next_frame_gain"] - base["next_frame_gain"] < 0.5
+    assert base["delta_psnr"] - lever["delta_psnr"] > 0.67
+
+
 def test_committed_hold_one_screen_backs_the_readme():
     """The one-decision holds data lever as the README states it: the LAM and its oracle both
     below the default recording's (actions held for 1-8 decisions) in every seed."""
