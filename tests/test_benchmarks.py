@@ -250,6 +250,16 @@ def test_committed_change_weight_screen_backs_the_readme():
     assert base["delta_psnr"] - lever["delta_psnr"] > 0.67
 
 
+def test_committed_32_bit_default_backs_the_readme():
+    """The default quickstart in 32-bit (seed 0, 2,000 world steps) as the README states it: over
+    copying by the goal's 0.5 dB, the 16-frame horizon, NMI under the 0.25 goal, the same test clips."""
+    run = json.loads((BENCHMARKS / "results" / "quickstart_fp32_2000.json").read_text())["results"][0]
+    bf16 = json.loads((BENCHMARKS / "results" / "quickstart_2000.json").read_text())["results"][0]
+    assert run["world_steps"] == 2000 and run["next_frame_psnr_copy"] == bf16["next_frame_psnr_copy"]
+    assert run["next_frame_gain"] > 0.5 and run["rollout_recognisable_frames"] == 16
+    assert 3 * run["action_nmi_chance"] < run["action_nmi"] < 0.25 and run["delta_psnr"] > 1.5
+
+
 def test_committed_hold_one_screen_backs_the_readme():
     """The one-decision holds data lever as the README states it: the LAM and its oracle both
     below the default recording's (actions held for 1-8 decisions) in every seed."""
