@@ -289,7 +289,6 @@ def test_committed_lam_assignment_results_back_the_claim_that_search_beats_neare
     assert runs["search"]["seconds_per_step"] > 0 and runs["search"]["steps"] > 0
 
 
-
 @pytest.mark.slow
 def test_world_levers_trains_and_scores_each_variant_through_the_cli(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
