@@ -168,6 +168,27 @@ def test_higher_fps_takes_several_frames_per_decision(tmp_path):
         record_atari(tmp_path / "bad", ["pong"], frame_skip=4, fps=20, **SHORT)
 
 
+def test_a_screen_delay_takes_each_screen_that_many_frames_into_the_next_decision(tmp_path):
+    # the same episode at 60 fps holds every emulator frame: the delayed recording's frame k must be
+    # its frame 4k + 2, and its true actions the decisions'
+    delayed = record_atari(tmp_path / "delayed", ["pong"], episodes=1, steps=20, screen_delay=2)
+    fine = record_atari(tmp_path / "fine", ["pong"], episodes=1, steps=83, fps=60)
+    assert delayed["screen_delay"] == 2 and "screen_delay" not in fine  # absent when 0: older recordings append
+    late = read_frames(tmp_path / "delayed/pong/ep0000.mp4", list(range(21)), None, 15.0)
+    every = read_frames(tmp_path / "fine/pong/ep0000.mp4", list(range(84)), None, 60.0)
+    assert sum(not np.array_equal(every[4 * k], every[4 * k + 2]) for k in range(21)) > 10  # a delay shows
+    for k in range(21):
+        assert np.array_equal(late[k], every[4 * k + 2]), k
+    late_actions = np.load(tmp_path / "delayed/pong/ep0000.actions.npy")
+    assert np.array_equal(late_actions, np.load(tmp_path / "fine/pong/ep0000.actions.npy")[0:80:4])
+    with pytest.raises(ValueError, match="screen delay must be in"):
+        record_atari(tmp_path / "bad", ["pong"], screen_delay=4, **SHORT)
+    with pytest.raises(ValueError, match="one video frame per decision"):
+        record_atari(tmp_path / "bad", ["pong"], screen_delay=1, fps=30, **SHORT)
+    with pytest.raises(ValueError, match="other settings.*screen_delay"):
+        record_atari(tmp_path / "delayed", ["pong"], mode="append", **SHORT)
+
+
 def test_held_random_policy_holds_actions_for_the_configured_range():
     policy = HeldRandomPolicy([0, 2, 3], (2, 5), np.random.default_rng(0))
     actions = [policy() for _ in range(2000)]

@@ -15,6 +15,14 @@ action is repeated over them; a video frame is taken every ``60 / fps`` emulator
 one per decision, 15 fps at frame skip 4), so every transition lies within one decision and has
 exactly one true action. Episodes end after ``steps`` transitions or at game over.
 
+Many games show an action a few emulator frames late: Battle Zone's view starts to turn 3 frames
+after the press, Tutankham's explorer moves after 4 (``python benchmarks/action_lag.py
+--emulator``). With frame skip 4 a screen taken at the decision's end then shows only part of that
+decision's action, the rest lands in the next transition and is paired with the next action.
+``screen_delay`` takes every screen that many emulator frames into the next decision (the next
+action already pressed but not yet shown), so each transition shows its own action; the true
+action of transition ``t -> t+1`` is still the one decided at ``t``.
+
 Policies (``--policy``): ``random`` (default) holds uniformly random actions for random spans;
 ``expert`` is the scripted paddle player of Pong and Breakout
 (:class:`~genie_lit.data.atari.ScriptedExpert`, with a share ``--expert-epsilon`` of random
@@ -72,6 +80,7 @@ def record_atari(
     progress: bool = False,
     policy: str = "random",
     expert_epsilon: float = 0.05,
+    screen_delay: int = 0,
 ) -> dict:
     """Record ``episodes`` episodes of each game into ``out``; returns the manifest.
 
@@ -79,7 +88,9 @@ def record_atari(
     files of the old recording first, ``"append"`` adds episodes (numbered after the existing
     ones) to a recording made with the same settings. ``policy``: ``"random"`` (held random
     actions) or ``"expert"`` (:class:`~genie_lit.data.atari.ScriptedExpert`, Pong and Breakout,
-    random with probability ``expert_epsilon``).
+    random with probability ``expert_epsilon``). ``screen_delay``: emulator frames into the next
+    decision at which each video frame's screen is taken (0: at the decision's end); see the module
+    docstring.
     """
     out = Path(out)
     games = [resolve_game(game) for game in games]
@@ -99,6 +110,11 @@ def record_atari(
     if not 1 <= hold[0] <= hold[1]:
         raise ValueError(f"hold range must satisfy 1 <= MIN <= MAX, got {tuple(hold)}")
     frames_per_video_frame = _frames_per_video_frame(frame_skip, fps)
+    if not 0 <= screen_delay < frame_skip:
+        raise ValueError(f"screen delay must be in [0, frame skip) = [0, {frame_skip}), got {screen_delay}")
+    if screen_delay and frames_per_video_frame != frame_skip:
+        raise ValueError(f"a screen delay needs one video frame per decision (fps {ATARI_HZ / frame_skip:g} at frame "
+                         f"skip {frame_skip}), got fps {ATARI_HZ / frames_per_video_frame:g}")
     settings = {
         "format": FORMAT,
         "source": "atari",
@@ -112,6 +128,8 @@ def record_atari(
         "policy": {"name": "held_random", "actions": actions, "hold": list(hold),
                    "fire_on_reset": fire_on_reset, "repeat_action_probability": 0.0},
     }
+    if screen_delay:  # absent when 0, so recordings made before the option still take --append
+        settings["screen_delay"] = screen_delay
     if policy == "expert":
         settings["policy"] = {"name": "scripted_expert", "epsilon": expert_epsilon, "actions": actions,
                               "fire_on_reset": fire_on_reset, "repeat_action_probability": 0.0}
@@ -130,7 +148,7 @@ def record_atari(
             behaviour = ScriptedExpert(game, rng, expert_epsilon, allowed) if policy == "expert" \
                 else HeldRandomPolicy(allowed, hold, rng)
             record = _record_episode(out, game, behaviour, number, steps, frame_skip, frames_per_video_frame,
-                                     resolution, keyframe_interval, fire_on_reset, progress_line)
+                                     resolution, keyframe_interval, fire_on_reset, progress_line, screen_delay)
             record.update(split=splits[number - first], seed=seed, fps=settings["fps"], resolution=list(resolution))
             manifest["episodes"].append(record)
             _write_json(out / MANIFEST_FILE, manifest)  # after every episode: an interruption keeps what is done
@@ -170,22 +188,45 @@ def _episode_splits(count: int, val: int, test: int, seed: int, game: str, first
 
 
 def _record_episode(out, game, policy, number, steps, frame_skip, frames_per_video_frame, resolution,
-                    keyframe_interval, fire_on_reset, progress) -> dict:
+                    keyframe_interval, fire_on_reset, progress, screen_delay=0) -> dict:
     rel = Path(game.game) / f"ep{number:04d}.mp4"
     actions: list[int] = []
     total_reward, lives_lost, end = 0.0, 0, "steps"
     game.reset()
     lives = game.lives()
     fire_next = fire_on_reset and game.fire is not None  # e.g. Breakout waits for FIRE to serve
+
+    def choose() -> int:
+        nonlocal fire_next
+        chosen = game.fire if fire_next else policy()
+        fire_next = False
+        return chosen
+
+    def count_lives() -> None:
+        nonlocal lives, lives_lost, fire_next
+        if game.lives() < lives:
+            lives_lost += lives - game.lives()
+            fire_next = fire_on_reset and game.fire is not None
+        lives = game.lives()
+
+    chunks = frame_skip // frames_per_video_frame
+    action = choose()
     with VideoWriter(out / rel, ATARI_HZ / Fraction(frames_per_video_frame), resolution, keyframe_interval) as writer:
+        for _ in range(screen_delay):  # the first screen, too, is taken screen_delay frames into its decision
+            total_reward += game.act(action)
         writer.write(game.screen())
         progress.frame()
         while len(actions) < steps and end == "steps":
-            action = game.fire if fire_next else policy()
-            fire_next = False
-            for _ in range(frame_skip // frames_per_video_frame):
-                for _ in range(frames_per_video_frame):
+            following = None
+            for chunk in range(chunks):
+                last = chunk == chunks - 1
+                for _ in range(frames_per_video_frame - (screen_delay if last else 0)):
                     total_reward += game.act(action)
+                if last:  # the decision is over: the next one starts, its screen after screen_delay frames
+                    count_lives()
+                    following = choose()
+                    for _ in range(screen_delay):
+                        total_reward += game.act(following)
                 writer.write(game.screen())
                 actions.append(action)
                 progress.frame()
@@ -193,10 +234,9 @@ def _record_episode(out, game, policy, number, steps, frame_skip, frames_per_vid
                     end = "game_over"
                 if len(actions) >= steps or end != "steps":
                     break
-            if game.lives() < lives:
-                lives_lost += lives - game.lives()
-                fire_next = fire_on_reset and game.fire is not None
-            lives = game.lives()
+            if following is None:  # the episode ended within the decision
+                count_lives()
+            action = following
     actions_rel = rel.with_name(rel.stem + ACTIONS_SUFFIX)
     np.save(out / actions_rel, np.asarray(actions, dtype=np.int64))
     progress.episode(game.game, number)
@@ -219,11 +259,11 @@ def _prepare_folder(out: Path, settings: dict, mode: str, games: list[str]) -> d
             raise DatasetExistsError(f"{out} already holds episode files without a manifest (e.g. {clash[0]}); "
                                      "pass --overwrite to replace them or choose another --out")
     if mode == "append" and old is not None:
-        keys = ("format", "frame_skip", "fps", "resolution", "interpolation", "policy")
-        differ = [k for k in keys if old.get(k) != settings[k]]
+        keys = ("format", "frame_skip", "fps", "resolution", "interpolation", "policy", "screen_delay")
+        differ = [k for k in keys if old.get(k) != settings.get(k)]
         if differ:
             raise ValueError(f"cannot append to {manifest_path}: it was recorded with other settings "
-                             + "; ".join(f"{k}: {old.get(k)} here {settings[k]}" for k in differ))
+                             + "; ".join(f"{k}: {old.get(k)} here {settings.get(k)}" for k in differ))
         old.setdefault("games", {})
         return old
     if old is not None and mode != "overwrite":
@@ -304,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     atari.add_argument("--steps", type=int, default=500,
                        help="transitions per episode (frames = steps + 1); an episode ends earlier at game over")
     atari.add_argument("--frame-skip", type=int, default=4, help="emulator frames (1/60 s) each action is held")
+    atari.add_argument("--screen-delay", type=int, default=0, metavar="FRAMES",
+                       help="emulator frames into the next decision at which each frame's screen is taken, so a "
+                       "game that shows an action a few frames late shows it in the frame paired with that action "
+                       "(benchmarks/action_lag.py measures each game's delay); 0 takes it at the decision's end")
     atari.add_argument("--fps", type=float, default=None,
                        help="video frame rate; default 60 / frame-skip (one frame per decision)")
     atari.add_argument("--resolution", type=int, nargs="+", default=[64, 64], metavar="N",
@@ -363,7 +407,7 @@ def _run(args: argparse.Namespace) -> int:
             actions=args.actions, hold=tuple(args.hold), fire_on_reset=args.fire_on_reset,
             val_episodes=args.val_episodes, test_episodes=args.test_episodes,
             keyframe_interval=args.keyframe_interval, mode=mode, progress=not args.quiet,
-            policy=args.policy, expert_epsilon=args.expert_epsilon,
+            policy=args.policy, expert_epsilon=args.expert_epsilon, screen_delay=args.screen_delay,
         )
     except ModuleNotFoundError as err:
         if INSTALL_HINT not in str(err):
