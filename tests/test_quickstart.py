@@ -112,6 +112,18 @@ def test_a_recording_killed_midway_is_recorded_again(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "quickstart.json").read_text())["stages"]["record"]["done"]
 
 
+def test_the_screen_delay_reaches_the_recorder_and_a_bad_one_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("genie_lit.data.record.record_atari", lambda out, games, **kw: calls.append(kw))
+    monkeypatch.setattr("genie_lit.quickstart.train_stage", lambda args: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["quickstart", "--out", str(tmp_path / "a"), "--device", "cpu", "--screen-delay", "2"]) == 130
+    assert calls[0]["screen_delay"] == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["quickstart", "--out", str(tmp_path / "b"), "--device", "cpu", "--screen-delay", "4"])
+    assert exit_.value.code == 2
+    assert "--screen-delay in 0..3" in capsys.readouterr().err
+
+
 def test_native_bf16_is_read_from_the_cpu_flags_and_auto_precision_follows_it(tmp_path, monkeypatch):
     """An AVX-512 CPU without ``avx512_bf16``/``amx_bf16`` (where oneDNN emulates bf16) is not
     native; ``--precision auto`` then trains the world in 32-bit, and in bf16 on a GPU or a CPU

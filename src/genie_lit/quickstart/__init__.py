@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--episodes", type=int, default=10, help="episodes per game, 1 val and 1 test among them (10)")
     data.add_argument("--steps", type=int, default=500, help="transitions per episode (500)")
     data.add_argument("--seed", type=int, default=0, help="seed of recording and training (0)")
+    data.add_argument("--screen-delay", type=int, default=0, metavar="FRAMES",
+                      help="emulator frames into the next decision at which each screen is taken "
+                      "(`genie-lit record atari --screen-delay`; %(default)s)")
     scale = parser.add_argument_group("models and hardware")
     scale.add_argument("--tokenizer-config", action="append", default=[], metavar="YAML",
                        help="extra YAML layered on the tokenizer stage (repeatable)")
@@ -77,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args: argparse.Namespace) -> int:
         if ((args.minutes is not None and args.minutes <= 0) or min(args.tokenizer_steps, args.world_steps) < 1
-                or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0):
+                or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0
+                or not 0 <= args.screen_delay < 4):
             parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --episodes >= 3 (train, "
-                         "val, test), --steps >= 16, --eval-clips >= 1 and --videos >= 0")
+                         "val, test), --steps >= 16, --eval-clips >= 1, --videos >= 0 and --screen-delay in 0..3 "
+                         "(emulator frames of a decision's 4)")
         if args.accelerator is None:  # the trainer's accelerator: CPU runs get configs/trainer/cpu.yaml
             args.accelerator = {"cpu": "cpu", "auto": "auto"}.get(args.device, "gpu")
         import torch
@@ -179,7 +184,7 @@ def run(args: argparse.Namespace, command: str) -> Path:
                 say(f"recording {args.episodes} episodes x {args.steps} steps of {args.games} into {data_dir}")
                 record_atari(data_dir, [g for g in args.games.split(",") if g.strip()], episodes=args.episodes,
                              steps=args.steps, seed=args.seed, val_episodes=1, test_episodes=1, mode="overwrite",
-                             progress=True)
+                             progress=True, screen_delay=args.screen_delay)
                 clock.extra.update(recorded=True, recording=False)
             clock.finished = True
 
