@@ -14,11 +14,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _run(name: str, tmp_path: Path, monkeypatch, *args: str) -> dict:
+def _module(name: str, monkeypatch):
+    """The benchmark script ``name`` imported as a module."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbour common.py
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _run(name: str, tmp_path: Path, monkeypatch, *args: str) -> dict:
+    module = _module(name, monkeypatch)
     out = tmp_path / f"{name}.json"
     record = module.main(["--quick", "--out", str(out), *args])
     written = json.loads(out.read_text())
@@ -119,11 +125,7 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
 
 
 def _lam_levers(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("benchmark_lam_levers", BENCHMARKS / "lam_levers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _module("lam_levers", monkeypatch)
 
 
 def test_a_lam_lever_changes_only_its_own_options(monkeypatch):
@@ -441,14 +443,6 @@ def test_committed_few_label_agents_back_the_readme():
         row = rows[(f"LAM policy, labelled_fraction {fraction}", 200)]
         assert row["labelled_episodes"] == [labelled, 79] and row["normalised"] < 0.05
     assert rows[("oracle", None)]["normalised"] < 0.2
-
-
-def _module(name: str, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_action_lag_pairs_each_latent_action_with_the_action_shifted_by_k(monkeypatch):
