@@ -45,7 +45,8 @@ recording otherwise):
         --variants quickstart oracle --out benchmarks/results/lam_levers_frame_skip8.json
 
 or a new random action at every decision instead of one held for 1-8 (``--hold 1 1`` in place of
-``--frame-skip 8``; ``results/lam_levers_hold1.json``).
+``--frame-skip 8``; ``results/lam_levers_hold1.json``), or each screen taken 2 emulator frames into
+the next decision (``--screen-delay 2``; ``results/lam_levers_screen_delay2.json``).
 """
 
 from __future__ import annotations
