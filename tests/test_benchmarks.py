@@ -488,3 +488,17 @@ def test_committed_screen_delay_screen_backs_the_readme():
     nmi = [r["nmi"] for r in record["results"] if r["variant"] == "quickstart"]
     assert len(nmi) == 2 and np.mean(nmi) == pytest.approx(0.157, abs=0.0005)
     assert 0.122 < min(nmi) and max(nmi) < 0.177
+
+
+def test_committed_unseen_games_at_the_default_back_the_readme():
+    """Space Invaders and Ms. Pac-Man with the default command, as the README's table states them."""
+    record = json.loads((BENCHMARKS / "results" / "unseen_games_2000.json").read_text())
+    (run,) = record["results"]
+    assert run["world_steps"] == run["tokenizer_steps"] == 2000 and set(run["games"]) == {"space_invaders", "ms_pacman"}
+    assert run["tokenizer_psnr"] == pytest.approx(35.28, abs=0.005)
+    assert run["next_frame_gain"] == pytest.approx(-0.15, abs=0.005)
+    assert run["delta_psnr"] == pytest.approx(2.07, abs=0.005)
+    assert run["action_nmi"] == pytest.approx(0.075, abs=0.0005) and run["rollout_recognisable_frames"] == 16
+    games = run["games"]
+    assert games["space_invaders"]["few_shot"] > games["space_invaders"]["few_shot_chance"]
+    assert games["ms_pacman"]["few_shot"] <= games["ms_pacman"]["few_shot_chance"]  # at chance
