@@ -502,3 +502,18 @@ def test_committed_unseen_games_at_the_default_back_the_readme():
     games = run["games"]
     assert games["space_invaders"]["few_shot"] > games["space_invaders"]["few_shot_chance"]
     assert games["ms_pacman"]["few_shot"] <= games["ms_pacman"]["few_shot_chance"]  # at chance
+
+
+def test_committed_single_press_screen_backs_the_readme():
+    """Single presses shown in their own transition: the supervised oracle reads Battle Zone's in
+    both seeds (NMI > 0.4), the LAM does not (< 0.2), and the LAM is under half of its oracle."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_hold1_screen_delay2.json").read_text())
+    assert record["setup"]["steps"] == 1000 and record["setup"]["precision"] == "32"
+    runs = {(r["variant"], r["seed"]): r for r in record["results"]}
+    for seed in (0, 1):
+        lam, oracle = runs[("quickstart", seed)], runs[("oracle", seed)]
+        assert oracle["games"]["battle_zone"]["nmi"] > 0.4 > 0.2 > lam["games"]["battle_zone"]["nmi"]
+    lam_mean = np.mean([runs[("quickstart", s)]["nmi"] for s in (0, 1)])
+    oracle_mean = np.mean([runs[("oracle", s)]["nmi"] for s in (0, 1)])
+    assert lam_mean == pytest.approx(0.134, abs=0.0005) and oracle_mean == pytest.approx(0.328, abs=0.0005)
+    assert lam_mean / oracle_mean < 0.45
