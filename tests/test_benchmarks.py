@@ -517,3 +517,26 @@ def test_committed_single_press_screen_backs_the_readme():
     oracle_mean = np.mean([runs[("oracle", s)]["nmi"] for s in (0, 1)])
     assert lam_mean == pytest.approx(0.134, abs=0.0005) and oracle_mean == pytest.approx(0.328, abs=0.0005)
     assert lam_mean / oracle_mean < 0.45
+
+
+def test_committed_labels_from_every_game_back_the_readme():
+    """One labelled episode per game leaves the search LAM where it was: NMI 0.152 over two seeds,
+    Battle Zone under 0.1 in both."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_labels_each_game.json").read_text())
+    assert record["setup"]["variants"] == {"labels_each_game": {"labelled_fraction": 0.16}}
+    runs = record["results"]
+    assert len(runs) == 2 and np.mean([r["nmi"] for r in runs]) == pytest.approx(0.152, abs=0.0005)
+    assert all(r["games"]["battle_zone"]["nmi"] < 0.1 for r in runs)
+
+
+def test_labels_each_game_labels_one_quickstart_episode_of_each_game(monkeypatch):
+    from genie_lit.data.record import _episode_splits
+    from genie_lit.models.lam_options import labelled_episodes
+
+    # the training episodes of the quickstart's recording (10 per game, seed 0, one val and one test)
+    episodes = [f"{game}/ep{n:04d}.mp4" for game in ("battle_zone", "private_eye", "tutankham")
+                for n, split in enumerate(_episode_splits(10, 1, 1, 0, game, 0)) if split == "train"]
+    assert len(episodes) == 24
+    fraction = _module("lam_levers", monkeypatch).VARIANTS["labels_each_game"]["labelled_fraction"]
+    chosen = [e for e, keep in zip(episodes, labelled_episodes(episodes, fraction).tolist()) if keep]
+    assert chosen == ["battle_zone/ep0004.mp4", "private_eye/ep0006.mp4", "tutankham/ep0002.mp4"]
