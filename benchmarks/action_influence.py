@@ -75,18 +75,24 @@ class Player:
         return downscale(self.game.screen())
 
 
-def measure(game: str, states: int, every: int, horizon: int, burn_in: int, seed: int) -> dict:
-    player = Player(game, seed)
-    ale = player.game.ale
+def sampled_states(player: Player, states: int, every: int, burn_in: int):
+    """``states`` emulator states of the recorder's play: after ``burn_in`` decisions, then every
+    ``every`` decisions, never between lives. Restore each before the next is drawn."""
     for _ in range(burn_in):
         player.decide()
-    moved, pair_mse, static, replay = [], [], [], []
     for _ in range(states):
         for _ in range(every):
             player.decide()
         if player.fire_next:  # between lives: let the policy serve first
             player.decide()
-        start = ale.cloneState()
+        yield player.game.ale.cloneState()
+
+
+def measure(game: str, states: int, every: int, horizon: int, burn_in: int, seed: int) -> dict:
+    player = Player(game, seed)
+    ale = player.game.ale
+    moved, pair_mse, static, replay = [], [], [], []
+    for start in sampled_states(player, states, every, burn_in):
         now = downscale(player.game.screen())
         outs = []
         for action in player.allowed:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from action_influence import FRAME_SKIP, Player, downscale
+from action_influence import FRAME_SKIP, Player, downscale, sampled_states
 from common import RESULTS_DIR, command, finish, machine, print_table
 from genie_lit.agents.lam_labels import lam_clip_length, load_lam
 from genie_lit.evaluation.data import load_held_out
@@ -46,15 +46,8 @@ def emulator_lag(game: str, states: int, every: int, frames: int, burn_in: int, 
     """Share of the screen decided by a one-decision press, after each emulator frame since the press."""
     player = Player(game, seed)
     ale, noop = player.game.ale, player.game.action_names.index("NOOP")
-    for _ in range(burn_in):
-        player.decide()
     moved = np.zeros(frames)
-    for _ in range(states):
-        for _ in range(every):
-            player.decide()
-        if player.fire_next:  # between lives: let the policy serve first
-            player.decide()
-        start = ale.cloneState()
+    for start in sampled_states(player, states, every, burn_in):
         outs = []
         for action in player.allowed:
             ale.restoreState(start)
@@ -78,19 +71,19 @@ def emulator_lag(game: str, states: int, every: int, frames: int, burn_in: int, 
             "suggested_delay": best, "first_frame": int(np.argmax(moved > 0)) + 1 if (moved > 0).any() else None}
 
 
-def emulator_main(args: argparse.Namespace) -> None:
+def emulator_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     results = [emulator_lag(g, args.states, args.every, args.frames, args.burn_in, args.seed)
                for g in args.games.split(",")]
     print_table(["game", "pixels moved (full)", "first frame", "shown at delay 0", "at delay 1", "at delay 2",
                  "at delay 3", "next action shown at 2", "suggested delay"],
                 [[r["game"], f"{r['full']:.3f}", r["first_frame"], *(f"{r['delays'][d]['own']:.0%}" for d in range(4)),
                   f"{r['delays'][2]['next']:.0%}", r["suggested_delay"]] for r in results])
-    record = {"command": command("action_lag.py", None), "machine": machine(1),
+    record = {"command": command("action_lag.py", argv), "machine": machine(1),
               "setup": {k: getattr(args, k) for k in ("states", "every", "frames", "burn_in", "seed")}
               | {"frame_skip": FRAME_SKIP, "resolution": 64, "moved_threshold": 0.1,
                  "press": "one decision, then NOOP"},
               "results": results}
-    finish(record, args.out or RESULTS_DIR / "action_lag_emulator.json")
+    finish(record, Path(args.out) if args.out else RESULTS_DIR / "action_lag_emulator.json")
 
 
 def shifted_pairs(codes: list[np.ndarray], actions: list[np.ndarray], shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +113,7 @@ def lag_table(codes: dict[str, list], actions: dict[str, list], shifts: list[int
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emulator", action="store_true", help="measure the games on the emulator (no model)")
     parser.add_argument("--games", default="battle_zone,private_eye,tutankham,pong,breakout")
@@ -136,10 +129,12 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, nargs=2, default=[64, 64])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.emulator:
-        return emulator_main(args)
+        if args.frames < 2 * FRAME_SKIP:
+            parser.error(f"--frames must be >= {2 * FRAME_SKIP} (a press and the next decision)")
+        return emulator_main(args, argv)
     if not (args.ckpt and args.data):
         parser.error("pass --emulator, or --ckpt and --data")
     lam = load_lam(args.ckpt)
@@ -153,7 +148,7 @@ def main() -> None:
     table = lag_table(codes, actions, args.shifts, lam.num_actions)
     print_table(["game", *(f"NMI with the action at t{s:+d}" for s in args.shifts)],
                 [[game, *(f"{rows[str(s)]['nmi']:.3f}" for s in args.shifts)] for game, rows in table.items()])
-    record = {"command": command("action_lag.py", None), "machine": machine(args.threads),
+    record = {"command": command("action_lag.py", argv), "machine": machine(args.threads),
               "setup": {k: getattr(args, k) for k in ("ckpt", "data", "split", "shifts")}, "games": table}
     if args.out:
         finish(record, Path(args.out))

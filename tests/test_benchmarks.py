@@ -540,3 +540,15 @@ def test_labels_each_game_labels_one_quickstart_episode_of_each_game(monkeypatch
     fraction = _module("lam_levers", monkeypatch).VARIANTS["labels_each_game"]["labelled_fraction"]
     chosen = [e for e, keep in zip(episodes, labelled_episodes(episodes, fraction).tolist()) if keep]
     assert chosen == ["battle_zone/ep0004.mp4", "private_eye/ep0006.mp4", "tutankham/ep0002.mp4"]
+
+
+def test_action_lag_writes_its_emulator_table_where_asked(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    lag = _module("action_lag", monkeypatch)
+    out = tmp_path / "lag.json"
+    lag.main(["--emulator", "--games", "tutankham", "--states", "1", "--every", "2", "--burn-in", "5",
+              "--frames", "8", "--out", str(out)])
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["game"] == "tutankham" and len(result["moved_after_frame"]) == 8
+    with pytest.raises(SystemExit):
+        lag.main(["--emulator", "--frames", "4", "--out", str(out)])
