@@ -88,6 +88,14 @@ def sampled_states(player: Player, states: int, every: int, burn_in: int):
         yield player.game.ale.cloneState()
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of :func:`sampled_states` (``--states``, ``--every``, ``--burn-in``, ``--seed``)."""
+    parser.add_argument("--states", type=int, default=40, help="emulator states sampled per game (40)")
+    parser.add_argument("--every", type=int, default=12, help="decisions between sampled states (12)")
+    parser.add_argument("--burn-in", type=int, default=60, help="decisions before the first sample (60)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def measure(game: str, states: int, every: int, horizon: int, burn_in: int, seed: int) -> dict:
     player = Player(game, seed)
     ale = player.game.ale
@@ -117,11 +125,8 @@ def measure(game: str, states: int, every: int, horizon: int, burn_in: int, seed
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--games", help="comma-separated ALE games (default: every game ale-py ships)")
-    parser.add_argument("--states", type=int, default=40, help="states sampled per game (40)")
-    parser.add_argument("--every", type=int, default=12, help="decisions between sampled states (12)")
+    add_sampling_arguments(parser)
     parser.add_argument("--horizon", type=int, default=4, help="decisions each action is held (4, as Δ4PSNR)")
-    parser.add_argument("--burn-in", type=int, default=60, help="decisions before the first sample (60)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--one", metavar="GAME", help=argparse.SUPPRESS)  # internal: measure one game, print JSON
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "action_influence.json")
     args = parser.parse_args(argv)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from action_influence import FRAME_SKIP, Player, downscale, sampled_states
+from action_influence import FRAME_SKIP, Player, add_sampling_arguments, downscale, sampled_states
 from common import RESULTS_DIR, command, finish, machine, print_table
 from genie_lit.agents.lam_labels import lam_clip_length, load_lam
 from genie_lit.evaluation.data import load_held_out
@@ -117,11 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emulator", action="store_true", help="measure the games on the emulator (no model)")
     parser.add_argument("--games", default="battle_zone,private_eye,tutankham,pong,breakout")
-    parser.add_argument("--states", type=int, default=40, help="emulator states per game (40)")
-    parser.add_argument("--every", type=int, default=12, help="decisions between states (12)")
+    add_sampling_arguments(parser)
     parser.add_argument("--frames", type=int, default=16, help="emulator frames followed after a press (16)")
-    parser.add_argument("--burn-in", type=int, default=60, help="decisions before the first state (60)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ckpt", help="a LAM or world (co-training) checkpoint")
     parser.add_argument("--data", help="a recorded folder with .actions.npy sidecars")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
