@@ -84,6 +84,8 @@ VARIANTS: dict[str, dict] = {
     # 0.1 labels none of the quickstart recording's Battle Zone episodes; 0.16 labels one episode of
     # each game (Battle Zone ep0004, Private Eye ep0006, Tutankham ep0002: 3 of the 24, 12.5%)
     "labels_each_game": {"labelled_fraction": 0.16},
+    # the same labels inside the E-step: a labelled transition takes the code of its true action
+    "anchored_labels": {"labelled_fraction": 0.16, "search": {"anchor_labels": True}},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
     "latent_target": {"assignment": "continuous"},  # LAOM's latent-space forward objective (see above)
     # twice the decoder's depth (4 blocks): more of what the player does not control predicted from the

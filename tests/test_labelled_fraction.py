@@ -18,8 +18,7 @@ def tiny_lam(**kwargs) -> LatentActionModel:
     torch.manual_seed(0)
     return LatentActionModel(STTransformer(dim=32, depth=1, num_heads=2), STTransformer(dim=32, depth=1, num_heads=2),
                              VectorQuantizer(codebook_size=4, dim=8), image_size=16, patch_size=4,
-                             search=SearchOptions(head_hidden=32),
-                             **kwargs)
+                             **{"search": SearchOptions(head_hidden=32), **kwargs})
 
 
 def batch(b: int = 3, t: int = 4) -> dict:
@@ -149,3 +148,28 @@ def test_a_fraction_that_selects_no_training_episode_is_reported(video_dir):
             warnings.simplefilter("always")
             lam.check_labelled_episodes()
         assert any("selects none" in str(w.message) for w in caught) == expect
+
+
+def test_anchored_labels_fix_the_labelled_transitions_codes_and_leave_the_rest_to_the_e_step():
+    options = SearchOptions(head_hidden=32, inference="search")  # in training the E-step's codes are reported
+    data = batch(b=8)
+    chosen = labelled_episodes(data["episode"], 0.5)
+    assert 0 < int(chosen.sum()) < 8
+    free = tiny_lam(labelled_fraction=0.5, search=options).train()
+    anchored = tiny_lam(labelled_fraction=0.5, search=SearchOptions(head_hidden=32, inference="search",
+                                                                     anchor_labels=True)).train()
+    anchored.load_state_dict(free.state_dict())
+    codes = anchored.compute(data["video"], **anchored.label_inputs(data)).actions
+    e_step = free.compute(data["video"], **free.label_inputs(data)).actions
+    assert torch.equal(codes[chosen], data["actions"][chosen] % 4)  # the true action modulo the 4 codes
+    assert torch.equal(codes[~chosen], e_step[~chosen])
+    # evaluation never reads labels: the anchored model infers as the free one does
+    assert torch.equal(anchored.eval().infer_actions(data["video"]), free.eval().infer_actions(data["video"]))
+
+
+def test_anchored_labels_need_the_search_assignment_and_labels():
+    with pytest.raises(ValueError, match="assignment='search'"):
+        tiny_lam(assignment="continuous", labelled_fraction=0.1, search=SearchOptions(anchor_labels=True))
+    lam = tiny_lam(search=SearchOptions(head_hidden=32, anchor_labels=True))
+    with pytest.raises(ValueError, match="labelled_fraction is 0"):
+        lam.check_labelled_episodes()

@@ -65,7 +65,8 @@ from torchmetrics.image import PeakSignalNoiseRatio
 from genie_lit.metrics.latent_actions import LatentActionAgreement
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
 from genie_lit.models.checkpoints import freeze, load_module
-from genie_lit.models.lam_options import FLAT_SEARCH_OPTIONS, MAX_TRUE_ACTIONS, SearchOptions, labelled_episodes
+from genie_lit.models.lam_options import (FLAT_SEARCH_OPTIONS, MAX_TRUE_ACTIONS, SearchOptions, anchor_codes,
+                                         labelled_episodes)
 from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.nn import (VectorQuantizer, VideoBackbone, balanced_assignment, grid_size, histogram_stats, patchify,
                           random_shift, unpatchify)
@@ -155,6 +156,9 @@ class LatentActionModel(GenieModule):
         if search.inference == "search" and assignment != "search":
             raise ValueError(f"search.inference='search' reads the E-step, which needs assignment='search'; "
                              f"got assignment={assignment!r}")
+        if search.anchor_labels and assignment != "search":
+            raise ValueError(f"search.anchor_labels puts true actions into the E-step, which needs "
+                             f"assignment='search'; got assignment={assignment!r}")
         if search.decoder_window is not None and assignment == "nearest":
             raise ValueError("search.decoder_window bounds the trunk of the search and continuous decoders; "
                              "assignment='nearest' has no trunk: drop decoder_window or change the assignment")
@@ -235,7 +239,11 @@ class LatentActionModel(GenieModule):
 
     def check_labelled_episodes(self) -> None:
         """At fit start, with ``labelled_fraction`` > 0: warn when the hash selects none of the
-        training episodes that have action sidecars (few episodes and a small fraction)."""
+        training episodes that have action sidecars (few episodes and a small fraction); refuse
+        ``search.anchor_labels`` without labels, which would train an unsupervised LAM unnoticed."""
+        if self.search.anchor_labels and self.labelled_fraction <= 0:
+            raise ValueError("search.anchor_labels puts true actions into the E-step but labelled_fraction is 0: "
+                             "set labelled_fraction > 0 (e.g. 0.16) or drop anchor_labels")
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         train = (getattr(datamodule, "datasets", None) or {}).get("train")
         videos = getattr(getattr(train, "clips", None), "videos", None)
@@ -247,11 +255,14 @@ class LatentActionModel(GenieModule):
                           "episodes with action sidecars, so no true action is used; raise it or record more episodes",
                           stacklevel=2)
 
-    def _label_loss(self, latents: Tensor, actions: Tensor, episodes: Sequence[str]) -> Tensor:
-        """Cross-entropy of the head on the labelled episodes' transitions (0 with a graph if none)."""
-        logits = self.label_head(latents)  # b (t-1) A
+    def _labelled_mask(self, actions: Tensor, episodes: Sequence[str]) -> Tensor:
+        """``b (t-1)``: the transitions whose true action may be used (a labelled episode, a valid action)."""
         chosen = labelled_episodes(episodes, self.labelled_fraction).to(actions.device)[:, None]
-        mask = chosen & (actions >= 0) & (actions < MAX_TRUE_ACTIONS)
+        return chosen & (actions >= 0) & (actions < MAX_TRUE_ACTIONS)
+
+    def _label_loss(self, latents: Tensor, actions: Tensor, mask: Tensor) -> Tensor:
+        """Cross-entropy of the head on the labelled transitions ``mask`` (0 with a graph if none)."""
+        logits = self.label_head(latents)  # b (t-1) A
         if not bool(mask.any()):
             return 0.0 * logits.sum()  # keeps the head in the graph (DDP)
         return F.cross_entropy(logits[mask].float(), actions[mask])
@@ -339,11 +350,19 @@ class LatentActionModel(GenieModule):
             video = random_shift(video, self.augment_shift)
         frames = self._frames(video)
         latents = self.encode_latents(video, frames)
-        compute = {"search": self._compute_search, "nearest": self._compute_nearest,
-                   "continuous": self._compute_continuous}[self.assignment]
-        out = compute(video, frames, latents)
+        labelled = None
         if self.labelled_fraction > 0 and actions is not None and episodes is not None:
-            out.label_loss = self._label_loss(latents, actions, episodes)
+            labelled = self._labelled_mask(actions, episodes)
+        if self.assignment == "search":
+            anchors = None
+            if labelled is not None and self.search.anchor_labels and self.training:
+                anchors = torch.where(labelled, anchor_codes(actions, self.num_actions), -1)
+            out = self._compute_search(video, frames, latents, anchors)
+        else:
+            out = {"nearest": self._compute_nearest, "continuous": self._compute_continuous}[self.assignment](
+                video, frames, latents)
+        if labelled is not None:
+            out.label_loss = self._label_loss(latents, actions, labelled)
             out.loss = out.loss + out.label_loss
         return out
 
@@ -389,7 +408,8 @@ class LatentActionModel(GenieModule):
         changed = (target - previous).abs().amax(dim=2, keepdim=True) > CHANGE_THRESHOLD
         return 1.0 + self.change_weight * changed.float()
 
-    def _compute_search(self, video: Tensor, frames: Tensor, latents: Tensor) -> LAMOutput:
+    def _compute_search(self, video: Tensor, frames: Tensor, latents: Tensor, anchors: Tensor | None = None
+                        ) -> LAMOutput:
         """Hard EM over the action codebook (``assignment="search"``).
 
         E-step: the decoder trunk runs once over ``x_1..x_t``; the small action head then predicts
@@ -398,7 +418,8 @@ class LatentActionModel(GenieModule):
         code, and the encoder to predict the assignment from ``x_1..x_{t+1}``: cross-entropy over
         the cosine similarities between its latent and the codes (so play's nearest-code lookup
         picks the same code). A code that wins no transition for ``restart_after_steps`` steps is
-        restarted beside a used one (it splits that code's transitions)."""
+        restarted beside a used one (it splits that code's transitions). ``anchors`` (``b t``, with
+        ``search.anchor_labels``): a labelled transition's code (>= 0) replaces its E-step's."""
         codes = self.quantizer.codes()
         previous, target = video[:, :-1], video[:, 1:]
         b, t = target.shape[:2]
@@ -413,6 +434,8 @@ class LatentActionModel(GenieModule):
             _, usage, perplexity = histogram_stats(chosen, codes.shape[0])
             return LAMOutput(loss, (null - target).pow(2).mean(), null, chosen, usage, perplexity)
         winner = self._search(trunk, previous, target, weight)
+        if anchors is not None:
+            winner = torch.where(anchors >= 0, anchors, winner)
         chosen = winner if self.action_inference == "search" else logits.argmax(dim=-1)
         # training follows the assignment; evaluation reports the inferred actions (the encoder's by default)
         prediction = self.decode_head(trunk, previous, codes[winner if self.training else chosen])

@@ -42,6 +42,12 @@ class SearchOptions:
             the codes' errors (:func:`genie_lit.nn.balanced_assignment`; 3 is SwAV's partial pull,
             about 10 near-equal use), so no code can win the transitions it barely explains better.
             Training only; under DDP each rank balances its own batch.
+        anchor_labels: with ``labelled_fraction`` > 0, the labels also enter the E-step: each
+            labelled transition takes the code :func:`anchor_codes` gives its true action (its
+            index modulo |A|) instead of the code that predicts it best, so the decoder learns what
+            each code does from the labelled transitions, and the unlabelled ones take the code
+            whose effect matches theirs. ``False`` (default): labels train only the few-label head
+            on the encoder's latent, and the E-step alone decides the codes.
     """
 
     temperature: float = 0.1
@@ -51,6 +57,7 @@ class SearchOptions:
     inference: Literal["encoder", "search"] = "encoder"
     decoder_window: int | None = None
     balance_iterations: int = 0
+    anchor_labels: bool = False
 
     def __post_init__(self) -> None:
         if self.inference not in ("encoder", "search"):
@@ -68,6 +75,14 @@ class SearchOptions:
 FLAT_SEARCH_OPTIONS = {"search_temperature": "temperature", "head_hidden": "head_hidden",
                         "null_action_weight": "null_action_weight", "search_warmup_steps": "warmup_steps",
                         "action_inference": "inference"}
+
+
+def anchor_codes(actions: Tensor, num_codes: int) -> Tensor:
+    """The code a labelled transition takes in the E-step with ``anchor_labels``: its true action
+    modulo ``num_codes`` (any fixed map would do: the decoder learns what the code does). With at
+    most |A| true actions every action has its own code; Atari's movement actions (minimal-set
+    indices 0..9 at most) share a code only for indices 8 and 9 with 0 and 1."""
+    return actions.remainder(num_codes)
 
 
 def labelled_episodes(episodes: Sequence[str], fraction: float) -> Tensor:
