@@ -87,12 +87,16 @@ VARIANTS: dict[str, dict] = {
     # the same labels inside the E-step: a labelled transition takes the code of its true action
     "anchored_labels": {"labelled_fraction": 0.16, "search": {"anchor_labels": True}},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
+    # the same supervised IDM trained on the labelled episodes of labels_each_game alone: what those
+    # few labels give without any LAM (the floor that few-label LAM supervision has to beat)
+    "labels_only": {"labelled_fraction": 0.16},
     "latent_target": {"assignment": "continuous"},  # LAOM's latent-space forward objective (see above)
     # twice the decoder's depth (4 blocks): more of what the player does not control predicted from the
     # history, so that less of it is left for the latent action to explain
     "deep_decoder": {"decoder": {"init_args": {"depth": 4}}},
 }
 ORACLE, LATENT = "oracle", "latent_target"
+SUPERVISED = (ORACLE, "labels_only")  # variants trained as supervised IDMs on their labelled episodes
 TARGET_TAU = 0.01  # EMA rate of the latent target's encoder per step
 KMEANS_BATCHES = 64  # training batches whose latent actions seed the codes of latent_target
 CLIP, BATCH, LR, WARMUP = 8, 8, 6e-4, 50  # the quickstart world's data and schedule
@@ -204,6 +208,7 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
     from genie_lit.evaluation.data import load_held_out, to_video
     from genie_lit.evaluation.latent_actions import latent_action_metrics
     from genie_lit.models import WarmupCosineLR
+    from genie_lit.models.lam_options import labelled_episodes
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -213,7 +218,13 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
     section = lam_section(variant, quick)
     section["init_args"]["image_size"] = size[0]
     lam = build_model(section)
-    oracle, forward = variant == ORACLE, LatentForward(lam) if variant == LATENT else None
+    oracle, forward = variant in SUPERVISED, LatentForward(lam) if variant == LATENT else None
+    if oracle:  # a supervised IDM sees only its labelled episodes (all of them for the oracle)
+        train = [e for e, chosen in zip(train, labelled_episodes([e.relpath for e in train], lam.labelled_fraction))
+                 if chosen]
+        if not train:
+            raise SystemExit(f"{variant}: labelled_fraction {lam.labelled_fraction} labels none of the training "
+                             f"episodes of {data}; record more episodes")
     extra = [{"params": list(forward.predictor.parameters())}] if forward is not None else []
     trained = forward if forward is not None else lam  # what the gradient clipping covers
     if oracle:
@@ -283,7 +294,7 @@ def shown(value: tuple[float, float] | None, spread: bool = True) -> str:
 def eight_codes(run: dict, scores: dict) -> float | None:
     """``nmi_8`` of a run's (or one game's) scores; a LAM's 8 codes need no merging, so for a run kept
     before ``nmi_8`` was recorded it is its NMI (an oracle's stays unknown)."""
-    if scores.get("nmi_8") is not None or run["variant"] == ORACLE:
+    if scores.get("nmi_8") is not None or run["variant"] in SUPERVISED:
         return scores.get("nmi_8")
     return scores["nmi"]
 

@@ -46,7 +46,7 @@ def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_exist
     assert _names(COMPONENT_CONFIGS) == ["agent/bc_latent", "dynamics/maskgit", "genie/cotrain", "lam/pixel",
                                        "quality/classifier", "tokenizer/st_vivit"]
     assert _names(OVERLAY_CONFIGS) == ["agent/bc_oracle", "lam/tokens", "quickstart/tokenizer", "quickstart/world",
-                                       "quickstart/world_change_weight", "quickstart/world_labels",
+                                       "quickstart/world_anchored_labels", "quickstart/world_change_weight", "quickstart/world_labels",
                                        "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/vit"]
     assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
     assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/checkpointing", "trainer/compile",
@@ -96,6 +96,18 @@ def test_shipped_tokenizer_and_world_configs_fit_together(tokenizer_configs, wor
     assert lam.num_actions == dynamics.num_actions
     for cli in (tok_cli, world_cli):
         assert tuple(cli.datamodule.resolution) == tuple(tokenizer.image_size)
+
+
+def test_the_anchored_labels_overlay_keeps_the_quickstarts_search_options(video_dir, monkeypatch, tmp_path):
+    """A nested ``search`` mapping in an overlay must add ``anchor_labels`` to the LAM's search
+    options, not reset the others to their defaults."""
+    monkeypatch.chdir(tmp_path)
+    configs = [CONFIGS / "genie" / "cotrain.yaml", CONFIGS / "quickstart" / "world.yaml",
+               CONFIGS / "quickstart" / "world_anchored_labels.yaml"]
+    cli = _instantiate(configs, video_dir)
+    lam = cli.model.lam
+    assert lam.search.anchor_labels and lam.search.null_action_weight == 1.0 and lam.labelled_fraction == 0.16
+    assert type(cli.datamodule).__name__ == "EpisodeVideoDataModule"
 
 
 @pytest.mark.parametrize("component", ["lam/pixel", "lam/pixel+lam/tokens", "dynamics/maskgit"])
