@@ -115,8 +115,8 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
     variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
-                "continuous_augment", "labels", "continuous_labels", "labels_each_game", "oracle", "latent_target",
-                "deep_decoder"}
+                "continuous_augment", "labels", "continuous_labels", "labels_each_game", "anchored_labels", "oracle",
+                "labels_only", "latent_target", "deep_decoder"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:
@@ -293,6 +293,20 @@ def test_committed_lam_assignment_results_back_the_claim_that_search_beats_neare
 
 
 @pytest.mark.slow
+def test_tokenizer_levers_trains_each_variant_through_the_cli_and_scores_it(tmp_path, monkeypatch):
+    pytest.importorskip("ale_py")
+    record = _run("tokenizer_levers", tmp_path, monkeypatch, "--work", str(tmp_path / "runs"),
+                  "--variants", "quickstart", "code_dim8")
+    assert [r["variant"] for r in record["results"]] == ["quickstart", "code_dim8"] == list(record["summary"])
+    for r in record["results"]:
+        assert r["steps"] == 4 and r["clips"] >= 1 and 0 < r["codebook_usage"] <= 1 and math.isfinite(r["psnr"])
+    # each variant really trained with its overrides: 8-dimensional codes in one checkpoint only
+    import torch
+    dims = {p.name.split("_seed")[0]: torch.load(p / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"][
+        "quantizer.codebook"].shape[1] for p in (tmp_path / "runs").iterdir() if (p / "record.json").exists()}
+    assert dims == {"quickstart": 32, "code_dim8": 8}
+
+
 def test_world_levers_trains_and_scores_each_variant_through_the_cli(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
     record = _run("world_levers", tmp_path, monkeypatch, "--work", str(tmp_path / "runs"))
