@@ -86,6 +86,8 @@ VARIANTS: dict[str, dict] = {
     "labels_each_game": {"labelled_fraction": 0.16},
     # the same labels inside the E-step: a labelled transition takes the code of its true action
     "anchored_labels": {"labelled_fraction": 0.16, "search": {"anchor_labels": True}},
+    # ... with the encoder trained on the labelled transitions alone (the decoder on all)
+    "anchored_labels_only": {"labelled_fraction": 0.16, "search": {"anchor_labels": True, "unlabelled_weight": 0.0}},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
     # the same supervised IDM trained on the labelled episodes of labels_each_game alone: what those
     # few labels give without any LAM (the floor that few-label LAM supervision has to beat)

@@ -115,7 +115,8 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     pytest.importorskip("ale_py")
     record = _run("lam_levers", tmp_path, monkeypatch)
     variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
-                "continuous_augment", "labels", "continuous_labels", "labels_each_game", "anchored_labels", "oracle",
+                "continuous_augment", "labels", "continuous_labels", "labels_each_game", "anchored_labels",
+                "anchored_labels_only", "oracle",
                 "labels_only", "latent_target", "deep_decoder"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"

@@ -173,3 +173,24 @@ def test_anchored_labels_need_the_search_assignment_and_labels():
     lam = tiny_lam(search=SearchOptions(head_hidden=32, anchor_labels=True))
     with pytest.raises(ValueError, match="labelled_fraction is 0"):
         lam.check_labelled_episodes()
+
+
+def test_with_unlabelled_weight_zero_the_encoder_learns_from_the_labelled_transitions_alone():
+    """The E-step codes of unlabelled transitions depend on the decoder; with ``unlabelled_weight: 0``
+    the encoder's gradient does not (it is a supervised inverse-dynamics model on the labels)."""
+    data = batch(b=8)
+    assert 0 < int(labelled_episodes(data["episode"], 0.5).sum()) < 8
+
+    def encoder_grads(weight: float, decoder_seed: int) -> list[torch.Tensor]:
+        lam = tiny_lam(labelled_fraction=0.5, search=SearchOptions(head_hidden=32, anchor_labels=True,
+                                                                   unlabelled_weight=weight)).train()
+        torch.manual_seed(decoder_seed)
+        for p in [*lam.decoder.parameters(), *lam.head.parameters()]:
+            torch.nn.init.normal_(p, std=0.5)
+        loss = lam.compute(data["video"], **lam.label_inputs(data)).loss
+        return torch.autograd.grad(loss, list(lam.encoder.parameters()))
+
+    assert all(torch.allclose(a, b) for a, b in zip(encoder_grads(0.0, 1), encoder_grads(0.0, 2)))
+    assert not all(torch.allclose(a, b) for a, b in zip(encoder_grads(1.0, 1), encoder_grads(1.0, 2)))
+    with pytest.raises(ValueError, match="anchor_labels"):
+        SearchOptions(unlabelled_weight=0.0)

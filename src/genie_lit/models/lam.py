@@ -444,7 +444,12 @@ class LatentActionModel(GenieModule):
         if self.search.null_action_weight > 0:  # the trunk alone explains what needs no action
             null = self.decode_head(trunk, previous, torch.zeros_like(codes[winner]))
             weighted = weighted + self.search.null_action_weight * (weight * (null - target).pow(2)).mean() / weight.mean()
-        encoder_loss = F.cross_entropy(logits.reshape(-1, codes.shape[0]), winner.reshape(-1))
+        encoder_loss = F.cross_entropy(logits.reshape(-1, codes.shape[0]), winner.reshape(-1), reduction="none")
+        if anchors is not None and self.search.unlabelled_weight != 1.0:
+            weights = torch.where(anchors.reshape(-1) >= 0, 1.0, self.search.unlabelled_weight)
+            encoder_loss = (weights * encoder_loss).sum() / weights.sum().clamp_min(1.0)
+        else:
+            encoder_loss = encoder_loss.mean()
         if self.training:
             self.quantizer.track_usage(winner, codes[winner.reshape(-1)].detach(), noise=RESTART_NOISE)
             self.steps_trained += 1

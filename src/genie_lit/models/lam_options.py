@@ -48,6 +48,11 @@ class SearchOptions:
             each code does from the labelled transitions, and the unlabelled ones take the code
             whose effect matches theirs. ``False`` (default): labels train only the few-label head
             on the encoder's latent, and the E-step alone decides the codes.
+        unlabelled_weight: with ``anchor_labels``, the weight of the encoder's loss on the
+            unlabelled transitions' E-step codes against 1 on the labelled transitions' anchored
+            codes: 1 (default) treats them alike; 0 trains the encoder on the labelled transitions
+            alone, a supervised inverse-dynamics model whose codes name the true actions (the
+            decoder still learns from every transition).
     """
 
     temperature: float = 0.1
@@ -58,14 +63,19 @@ class SearchOptions:
     decoder_window: int | None = None
     balance_iterations: int = 0
     anchor_labels: bool = False
+    unlabelled_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.inference not in ("encoder", "search"):
             raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
         if (self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0
-                or self.balance_iterations < 0):
+                or self.balance_iterations < 0 or self.unlabelled_weight < 0):
             raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
-                             "null_action_weight >= 0, warmup_steps >= 0, balance_iterations >= 0)")
+                             "null_action_weight >= 0, warmup_steps >= 0, balance_iterations >= 0, "
+                             "unlabelled_weight >= 0)")
+        if self.unlabelled_weight != 1.0 and not self.anchor_labels:
+            raise ValueError(f"search unlabelled_weight={self.unlabelled_weight} weighs the unlabelled transitions "
+                             "against the anchored labelled ones: set anchor_labels: true, or drop it")
         if self.decoder_window is not None and self.decoder_window < 1:
             raise ValueError(f"search decoder_window must be None (all history) or >= 1 frames, "
                              f"got {self.decoder_window}")
