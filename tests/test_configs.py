@@ -106,7 +106,8 @@ def test_the_anchored_labels_overlay_keeps_the_quickstarts_search_options(video_
                CONFIGS / "quickstart" / "world_anchored_labels.yaml"]
     cli = _instantiate(configs, video_dir)
     lam = cli.model.lam
-    assert lam.search.anchor_labels and lam.search.null_action_weight == 1.0 and lam.labelled_fraction == 0.16
+    assert lam.search.anchor_labels and lam.search.unlabelled_weight == 0.0 and lam.labelled_fraction == 0.16
+    assert lam.search.null_action_weight == 1.0
     assert type(cli.datamodule).__name__ == "EpisodeVideoDataModule"
 
 
