@@ -124,9 +124,12 @@ def test_fit_a_few_label_lam_through_the_cli(video_dir, tmp_path):
                     "data:\n  init_args: {clip_length: 4, batch_size: 2, num_workers: 0, val_fraction: 0.25}\n")
     ckpt = fit_checkpoint(CONFIGS / "lam" / "pixel.yaml", tiny, video_dir, tmp_path / "run",
                           "--data", "genie_lit.agents.EpisodeVideoDataModule",
-                          "--model.init_args.labelled_fraction", "1.0", steps=2)
+                          "--model.init_args.labelled_fraction", "1.0", "--model.init_args.search.anchor_labels", "true",
+                          "--model.init_args.search.unlabelled_weight", "0", steps=2)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert checkpoint["hyper_parameters"]["labelled_fraction"] == 1.0
+    search = checkpoint["hyper_parameters"]["search"]  # the README's flags, merged into the config's options
+    assert search["anchor_labels"] and search["unlabelled_weight"] == 0 and search["null_action_weight"] == 1.0
     assert checkpoint["state_dict"]["label_head.weight"].shape == (18, 16)  # 18 Atari actions x code dim
     from genie_lit.models.checkpoints import load_module
 

@@ -42,6 +42,10 @@ al., ICML 2025) supervises the latent actions with a few true labels. With ``lab
 cross-entropy on the transitions of a fixed fraction of *episodes* (chosen by a seeded hash of
 the episode id, :func:`labelled_episodes`; batches name their episodes under ``"episode"``, e.g.
 from :class:`genie_lit.agents.EpisodeVideoDataModule`). With 0 the true actions are never read.
+With ``search.anchor_labels`` the labels also enter the E-step: a labelled transition takes the
+code of its true action (modulo |A|); ``search.unlabelled_weight`` = 0 then trains the encoder on
+the labelled transitions alone (the unlabelled transitions' E-step codes pull the encoder away
+from the true actions: ``benchmarks/lam_levers.py``, README "What makes the world learn").
 
 With ``input_type="tokens"`` the encoder and decoder see the frozen tokenizer's code vectors
 instead of pixels (the paper's Table 2 ablation); the target is still the next frame's pixels.
