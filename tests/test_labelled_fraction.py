@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genie_lit.models import LatentActionModel, SearchOptions
-from genie_lit.models.lam import labelled_episodes
+from genie_lit.models.lam_options import labelled_episodes
 from genie_lit.nn import STTransformer, VectorQuantizer
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
