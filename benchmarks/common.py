@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -159,6 +160,14 @@ def machine(threads: int | list[int], device: str = "cpu") -> dict[str, Any]:
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def mean_std(values: list[float | None]) -> tuple[float, float] | None:
+    """Mean and sample std of the values that exist (None when none does)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def quick_out(out: str | Path, quick: bool) -> Path:

@@ -62,8 +62,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, print_table, quick_out,
-                    read_config, shrink, training_step)
+from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, mean_std, print_table,
+                    quick_out, read_config, shrink, training_step)
 
 RESULTS = RESULTS_DIR / "lam_levers.json"
 # variant -> LAM option overrides on top of the quickstart's LAM
@@ -277,14 +277,6 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
     print(f"[lam_levers] {variant} seed {seed}: NMI {scores['mean']['nmi']:.3f}", flush=True)
     return {"variant": variant, "seed": seed, "steps": steps, "seconds_per_step": seconds / steps,
             **scores["mean"], "nmi_8": nmi_8, "games": games}
-
-
-def mean_std(values: list[float | None]) -> tuple[float, float] | None:
-    """Mean and sample std of the values that exist (None when none does)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def shown(value: tuple[float, float] | None, spread: bool = True) -> str:

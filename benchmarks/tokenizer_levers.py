@@ -22,9 +22,7 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
-
-from common import RESULTS_DIR, command, finish, machine, print_table, quick_out, run_genie_lit
+from common import RESULTS_DIR, command, finish, machine, mean_std, print_table, quick_out, run_genie_lit
 
 RESULTS = RESULTS_DIR / "tokenizer_levers.json"
 # variant -> `genie-lit fit` overrides on top of the quickstart's tokenizer stage
@@ -88,10 +86,6 @@ def score(ckpt: Path, data: str, clips: int, quick: bool) -> dict:
 
 def _run(job: tuple) -> dict:
     return run_once(*job)
-
-
-def mean_std(values: list[float]) -> list[float]:
-    return [float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0]
 
 
 def main(argv: list[str] | None = None) -> dict:
