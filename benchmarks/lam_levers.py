@@ -23,6 +23,10 @@ is how much of the true action these frames reveal to this encoder; ``nmi_8`` me
 actions into 8 groups (greedily, keeping the most mutual information on the test transitions: an
 upper bound for 8 codes).
 
+``labels_only`` is the same supervised encoder trained on the labelled episodes of
+``labels_each_game`` alone (one per game): what those few labels give without any LAM, the floor
+that few-label LAM supervision (``anchored_labels``, ``anchored_labels_only``) has to beat.
+
 The ``latent_target`` variant is LAOM's objective (Nikulin et al., ICML 2025) on this LAM's encoder:
 no pixel decoder and no quantisation in training. The encoder's features of frame ``t`` (detached,
 as LAOM does) and its continuous latent action ``a_t`` feed a small forward model that predicts the
