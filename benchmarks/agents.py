@@ -4,7 +4,11 @@
 2. train latent action models on them, unsupervised (``labelled_fraction`` 0, the paper) and with
    few labels (0.01 and 0.025 of the episodes, LAOM), or take ``--lam`` for the unsupervised one.
    Labelled episodes are chosen whole (a hash of their file), so a fraction that labels none of
-   the recording's training episodes is skipped: it would train the unsupervised LAM again;
+   the recording's training episodes is skipped: it would train the unsupervised LAM again. By
+   default the labels reach the LAM through a small head on its latent (LAOM); with
+   ``--anchor-labels`` they train its encoder instead: a labelled transition's code is its true
+   action's (``search.anchor_labels``) and the encoder learns from those transitions alone
+   (``search.unlabelled_weight`` 0);
 3. their NMI and 200-shot accuracy against the true actions of the held-out expert episodes;
 4. behaviour-cloning policies on each LAM's latent actions (``configs/agent/bc_latent.yaml``) and
    the oracle on the true actions (``configs/agent/bc_oracle.yaml``);
@@ -19,6 +23,11 @@
     # label 1 and 2 of the 79 training episodes of each game
     python benchmarks/agents.py --games pong,breakout --episodes 80 --steps 100 --lam-steps 1000 \
         --policy-steps 2000 --eval-episodes 20 --parallel 2 --threads 1 --out benchmarks/results/agents_few_labels.json
+    # few labels that train the LAM's encoder (search.anchor_labels, unlabelled_weight 0), on 80
+    # Pong episodes of 500 decisions, where 0.01 and 0.025 label 1 and 2 of the 79 training episodes
+    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
+        --eval-episodes 20 --anchor-labels --threads 1 \
+        --out benchmarks/results/agents_anchored_labels.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
 ``--parallel 2 --threads 1`` runs the games at once, one process each.
@@ -44,6 +53,8 @@ TINY_LAM = ["--model.init_args.encoder.init_args.dim", "32", "--model.init_args.
             "--model.init_args.search.head_hidden", "32", "--data.clip_length", "4", "--data.batch_size", "2"]
 TINY_POLICY = ["--model.init_args.width", "8", "--model.init_args.hidden", "32", "--data.batch_size", "8"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+# --anchor-labels: the labelled transitions' true actions are their codes, and the encoder's only teacher
+ANCHORED = ["--model.init_args.search.anchor_labels", "true", "--model.init_args.search.unlabelled_weight", "0"]
 
 
 def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str]) -> Path:
@@ -90,7 +101,7 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
         record_atari(data, [game], episodes=args.episodes, steps=args.steps, policy="expert", val_episodes=1,
                      mode="overwrite")
     tiny_lam, tiny_policy = (TINY_LAM, TINY_POLICY) if args.quick else ([], [])
-    rows, lams, counts = [], {}, {}
+    rows, lams, counts, names = [], {}, {}, {0.0: "0.0"}
     for fraction in args.fractions:
         chosen, total = counts[fraction] = labelled(data, fraction)
         if fraction == 0 and args.lam:
@@ -100,10 +111,12 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
             print(f"{game}: labelled_fraction {fraction} labels none of the {total} training episodes (episodes are "
                   "chosen whole, by a hash); skipped: record more episodes (--episodes) for so small a fraction")
             continue
+        names[fraction] = f"{fraction}{'_anchored' if fraction > 0 and args.anchor_labels else ''}"
         lams[fraction] = fit(["--config", str(CONFIGS / "lam" / "pixel.yaml"), "--data.data_dir", str(data),
                               "--data", "genie_lit.agents.EpisodeVideoDataModule",
-                              "--model.init_args.labelled_fraction", str(fraction)],
-                             root / f"lam_{fraction}", args.lam_steps, args.threads, tiny_lam)
+                              "--model.init_args.labelled_fraction", str(fraction),
+                              *(ANCHORED if fraction > 0 and args.anchor_labels else [])],
+                             root / f"lam_{names[fraction]}", args.lam_steps, args.threads, tiny_lam)
     oracle = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--config",
                   str(CONFIGS / "agent" / "bc_oracle.yaml"), "--data.data_dir", str(data)],
                  root / "bc_oracle", args.policy_steps, args.threads, tiny_policy)
@@ -111,8 +124,8 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
     baselines: dict = {}
     for fraction, lam in lams.items():
         policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
-                      "--data.lam_ckpt", str(lam)], root / f"bc_latent_{fraction}", args.policy_steps, args.threads,
-                     tiny_policy)
+                      "--data.lam_ckpt", str(lam)], root / f"bc_latent_{names[fraction]}", args.policy_steps,
+                     args.threads, tiny_policy)
         metrics = lam_metrics(lam, data)
         for shots in (args.shots if fraction == 0 else (200,)):
             first = not baselines  # the oracle, random and expert run once, over the same episode seeds
@@ -121,9 +134,11 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
             agents = report["agents"]
             if first:
                 baselines = {name: agents[name] for name in ("oracle", "random", "expert")}
-            rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}", "shots": shots,
+            anchored = fraction > 0 and args.anchor_labels
+            rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}"
+                                                f"{', labels anchored' if anchored else ''}", "shots": shots,
                          **_score(agents["policy"], baselines), "lam": metrics,
-                         "labelled_episodes": counts[fraction]})
+                         "labelled_episodes": counts[fraction], "anchored_labels": anchored})
     rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
              for name, entry in baselines.items()]
     return rows
@@ -151,6 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="labelled_fraction of each LAM trained")
     parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS),
                         help="labelled transitions of the unsupervised LAM policy's action maps")
+    parser.add_argument("--anchor-labels", action="store_true",
+                        help="few-label LAMs learn their encoder from the labelled transitions' true actions "
+                             "(search.anchor_labels, unlabelled_weight 0) instead of through a head")
     parser.add_argument("--lam-steps", type=int, default=2000, help="as the quickstart world's LAM")
     parser.add_argument("--policy-steps", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=20)

@@ -326,7 +326,8 @@ def test_world_levers_trains_and_scores_each_variant_through_the_cli(tmp_path, m
 @pytest.mark.slow
 def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
-    record = _run("agents", tmp_path, monkeypatch, "--work", str(tmp_path / "work"))
+    record = _run("agents", tmp_path, monkeypatch, "--work", str(tmp_path / "work"), "--fractions", "0", "0.01", "0.9",
+                  "--anchor-labels")
     agents = {r["agent"] for r in record["results"]}
     assert {"random", "expert", "oracle"} <= agents and any("lam" in a.lower() for a in agents)
     assert all(math.isfinite(r["return_mean"]) and r["game"] == "pong" for r in record["results"])
@@ -334,6 +335,13 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     # second unsupervised LAM
     lam_rows = [r for r in record["results"] if r["lam"]]
     assert lam_rows and all(r["labelled_episodes"][0] > 0 or r["agent"].endswith("fraction 0.0") for r in lam_rows)
+    # --anchor-labels: the few-label LAM learnt its encoder from the labelled transitions' true actions
+    anchored = [r for r in lam_rows if r["anchored_labels"]]
+    assert [r["agent"] for r in anchored] == ["LAM policy, labelled_fraction 0.9, labels anchored"]
+    import torch
+    hparams = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
+                         weights_only=False)["hyper_parameters"]
+    assert hparams["search"]["anchor_labels"] and hparams["search"]["unlabelled_weight"] == 0
 
 
 @pytest.mark.slow
