@@ -2,8 +2,9 @@
 
 Builds the quickstart world (``configs/genie/cotrain.yaml`` + ``configs/quickstart/world.yaml``)
 over a random-weight quickstart tokenizer (``configs/tokenizer/st_vivit.yaml``), on random clips of
-the configs' batch and clip length, and times, interleaved (one of each in turn) under bf16-mixed
-autocast as the quickstart trains:
+the configs' batch and clip length, and times, interleaved (one of each in turn), under bf16-mixed
+autocast or in 32-bit (``--precision``, the two that the quickstart's ``--precision auto`` picks
+between):
 
 - ``step``: a co-training step as ``genie-lit fit`` takes it (the frozen tokenizer encodes the
   batch, LAM and dynamics losses, backward, clipping, optimizer and scheduler);
@@ -14,10 +15,16 @@ autocast as the quickstart trains:
 - ``validation batch``: the co-training losses without gradients (one of ``limit_val_batches``);
 - with ``--compile``, ``step, compiled blocks``: the step with every transformer block under
   ``torch.compile`` (inductor; what ``configs/trainer/compile.yaml`` does), on a second copy of
-  the world; its compilation happens in the untimed warm-up calls.
+  the world; its compilation happens in the untimed warm-up calls;
+- ``--profile``: after the timings, ``torch.profiler`` over ``--steps`` steps at the first thread
+  setting: the share of the step's CPU time in each operator family (matrix products, attention,
+  element-wise and copies, the rest), and the matrix products' arithmetic rate (GFLOP/s, counted by
+  the profiler), which says whether a cheaper step is left to find without a smaller model.
 
     python benchmarks/world_step_cost.py                 # table, results/world_step_cost.json
     python benchmarks/world_step_cost.py --threads 1 2 --steps 10
+    python benchmarks/world_step_cost.py --threads 2 --steps 6 --precision 32 --profile \
+        --out benchmarks/results/world_step_cost_32.json
     python benchmarks/world_step_cost.py --quick         # smoke test, tiny models
 """
 
@@ -40,7 +47,8 @@ TOKENIZER = CONFIGS / "tokenizer" / "st_vivit.yaml"
 class World:
     """The quickstart world with its optimizer and one fixed random batch."""
 
-    def __init__(self, quick: bool) -> None:
+    def __init__(self, quick: bool, bf16: bool = True) -> None:
+        self.bf16 = bf16
         config = merge(read_config(WORLD[0]), read_config(WORLD[1]))
         data = config["data"]["init_args"]
         self.batch, self.frames = (2, 4) if quick else (data["batch_size"], data["clip_length"])
@@ -59,25 +67,52 @@ class World:
     def step(self, tokens_given: bool = False) -> None:
         tokens = self.tokens if tokens_given else None
         training_step(self.module, lambda: self.module.compute(self.video, tokens=tokens)["loss"], self.optimizer,
-                      self.scheduler, self.clip, bf16=True)  # the quickstart's bf16-mixed
+                      self.scheduler, self.clip, bf16=self.bf16)
 
     def encode(self) -> None:
         self.module.encode(self.video)
 
     def lam(self) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             loss = self.module.lam.compute(self.video).loss
         loss.backward()
 
     def dynamics(self) -> None:
         actions = torch.zeros(self.batch, self.frames - 1, dtype=torch.long)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             loss = self.module.dynamics.compute(self.tokens, actions).loss
         loss.backward()
 
     def validation_batch(self) -> None:
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             self.module.compute(self.video)
+
+
+FAMILIES = {"matrix products": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear"),
+            "attention": ("aten::_scaled_dot_product",),
+            "element-wise and copies": ("aten::copy_", "aten::mul", "aten::add", "aten::gelu", "aten::cat",
+                                        "aten::sum", "aten::sub", "aten::div", "aten::native_layer_norm",
+                                        "aten::fill_", "aten::neg", "aten::sqrt", "aten::pow", "aten::lerp_")}
+
+
+def profile_step(world: World, steps: int) -> dict:
+    """The step's self CPU time by operator family, and the matrix products' GFLOP/s."""
+    from torch.profiler import ProfilerActivity, profile
+
+    world.step()
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        for _ in range(steps):
+            world.step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {family: sum(e.self_cpu_time_total for e in events if e.key.startswith(prefixes)) / total
+              for family, prefixes in FAMILIES.items()}
+    shares["the rest"] = 1.0 - sum(shares.values())
+    matmul = [e for e in events if e.key.startswith(FAMILIES["matrix products"])]
+    seconds = sum(e.self_cpu_time_total for e in matmul) / 1e6
+    flops = sum(e.flops for e in matmul)
+    return {"steps": steps, "shares": shares, "matmul_gflops": flops / steps / 1e9,
+            "matmul_gflops_per_s": flops / 1e9 / seconds if seconds else 0.0}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,18 +121,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=8, help="timed calls per case")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time the step with compiled blocks")
+    parser.add_argument("--precision", choices=["bf16-mixed", "32"], default="bf16-mixed")
+    parser.add_argument("--profile", action="store_true", help="also the step's CPU time by operator family")
     parser.add_argument("--quick", action="store_true", help="tiny models, batch 2 x 4 frames, 2 calls")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.steps, args.warmup = 2, 1
-    world = World(args.quick)
+    bf16 = args.precision == "bf16-mixed"
+    world = World(args.quick, bf16)
     parts = {"step": world.step, "step, tokens given": lambda: world.step(True), "encode": world.encode,
              "LAM loss + backward": world.lam, "dynamics loss + backward": world.dynamics,
              "validation batch": world.validation_batch}
     if args.compile:
-        compiled = World(args.quick)
+        compiled = World(args.quick, bf16)
         compile_blocks(compiled.module, backend="inductor")
         parts["step, compiled blocks"] = compiled.step
     cases = {f"{name}@{threads}": fn for threads in args.threads for name, fn in parts.items()}
@@ -112,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"command": command("world_step_cost.py", argv), "machine": machine(args.threads),
               "setup": {"world": [str(p.relative_to(CONFIGS.parent)) for p in WORLD],
                         "tokenizer": str(TOKENIZER.relative_to(CONFIGS.parent)), "batch": world.batch,
-                        "clip_length": world.frames, "precision": "bf16-mixed", "steps": args.steps,
+                        "clip_length": world.frames, "precision": args.precision, "steps": args.steps,
                         "warmup": args.warmup, "quick": args.quick, "compile": args.compile,
                         "statistic": "median of interleaved calls; share_of_step: against the full step "
                                      "at the same thread setting"},
@@ -121,6 +159,13 @@ def main(argv: list[str] | None = None) -> dict:
                 [[r["case"], r["threads"], f"{r['seconds']['median_s']:.3f}",
                   f"{r['seconds']['min_s']:.3f}-{r['seconds']['max_s']:.3f}", f"{r['share_of_step']:.2f}"]
                  for r in results])
+    if args.profile:
+        torch.set_num_threads(args.threads[0])
+        record["profile"] = profile_step(world, args.steps)
+        print_table(["operators", "share of the step's CPU time"],
+                    [[family, f"{share:.2f}"] for family, share in record["profile"]["shares"].items()])
+        print(f"matrix products: {record['profile']['matmul_gflops_per_s']:.1f} GFLOP/s "
+              f"at {args.threads[0]} thread(s)")
     finish(record, args.out)
     return record
 

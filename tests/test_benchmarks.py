@@ -83,6 +83,15 @@ def test_world_step_cost_takes_the_quickstart_step_apart(tmp_path, monkeypatch):
     assert all(_positive(r["seconds"]["median_s"]) and _positive(r["share_of_step"]) for r in cases.values())
 
 
+def test_world_step_cost_profiles_the_32_bit_step_by_operator_family(tmp_path, monkeypatch):
+    record = _run("world_step_cost", tmp_path, monkeypatch, "--threads", "1", "--precision", "32", "--profile")
+    assert record["setup"]["precision"] == "32"
+    shares = record["profile"]["shares"]
+    assert set(shares) == {"matrix products", "attention", "element-wise and copies", "the rest"}
+    assert sum(shares.values()) == pytest.approx(1.0) and shares["matrix products"] > 0
+    assert _positive(record["profile"]["matmul_gflops"]) and _positive(record["profile"]["matmul_gflops_per_s"])
+
+
 def test_play_fps_reports_cache_and_recompute_per_context(tmp_path, monkeypatch):
     record = _run("play_fps", tmp_path, monkeypatch)
     contexts = record["setup"]["contexts"]
