@@ -92,6 +92,11 @@ VARIANTS: dict[str, dict] = {
     "anchored_labels": {"labelled_fraction": 0.16, "search": {"anchor_labels": True}},
     # ... with the encoder trained on the labelled transitions alone (the decoder on all)
     "anchored_labels_only": {"labelled_fraction": 0.16, "search": {"anchor_labels": True, "unlabelled_weight": 0.0}},
+    # ... with half of each batch's clips drawn from those labelled episodes (LABELLED_SHARE), so the
+    # encoder sees about 28 labelled transitions a step instead of about 9
+    "anchored_labels_half": {"labelled_fraction": 0.16, "search": {"anchor_labels": True}},
+    "anchored_labels_only_half": {"labelled_fraction": 0.16,
+                                  "search": {"anchor_labels": True, "unlabelled_weight": 0.0}},
     "oracle": {"labelled_fraction": 1.0},  # a supervised IDM of the same size: the ceiling (see above)
     # the same supervised IDM trained on the labelled episodes of labels_each_game alone: what those
     # few labels give without any LAM (the floor that few-label LAM supervision has to beat)
@@ -103,6 +108,9 @@ VARIANTS: dict[str, dict] = {
 }
 ORACLE, LATENT = "oracle", "latent_target"
 SUPERVISED = (ORACLE, "labels_only")  # variants trained as supervised IDMs on their labelled episodes
+# variant -> the share of each batch's clips drawn from the labelled episodes (otherwise clips are drawn
+# uniformly over the training transitions)
+LABELLED_SHARE = {"anchored_labels_half": 0.5, "anchored_labels_only_half": 0.5}
 TARGET_TAU = 0.01  # EMA rate of the latent target's encoder per step
 KMEANS_BATCHES = 64  # training batches whose latent actions seed the codes of latent_target
 CLIP, BATCH, LR, WARMUP = 8, 8, 6e-4, 50  # the quickstart world's data and schedule
@@ -210,6 +218,15 @@ def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool,
     return record
 
 
+def labelled_share_odds(starts: np.ndarray, labelled: np.ndarray, share: float) -> np.ndarray:
+    """Each episode's odds of giving a clip: ``share`` of them over the ``labelled`` episodes, the rest
+    over the others, each group in proportion to its clip starts ``starts``."""
+    if not labelled.any() or labelled.all():
+        raise SystemExit("a labelled share needs labelled and unlabelled training episodes")
+    odds = np.where(labelled, share * starts / starts[labelled].sum(), (1 - share) * starts / starts[~labelled].sum())
+    return odds / odds.sum()
+
+
 def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool) -> dict:
     from genie_lit.evaluation.data import load_held_out, to_video
     from genie_lit.evaluation.latent_actions import latent_action_metrics
@@ -246,10 +263,15 @@ def train_once(variant: str, seed: int, data: str, steps: int, quick: bool, thre
     scheduler = WarmupCosineLR(optimizer, warmup_steps=min(WARMUP, steps), total_steps=steps, min_ratio=0.1)
     clip, batch = (4, 2) if quick else (CLIP, BATCH)
     starts_per_episode = np.array([len(e.frames) - clip + 1 for e in train], dtype=float)
+    odds = starts_per_episode / starts_per_episode.sum()
+    if variant in LABELLED_SHARE:
+        odds = labelled_share_odds(starts_per_episode, labelled_episodes([e.relpath for e in train],
+                                                                         lam.labelled_fraction).numpy(),
+                                   LABELLED_SHARE[variant])
     rng = np.random.default_rng(seed)
 
     def sample() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        picks = rng.choice(len(train), size=batch, p=starts_per_episode / starts_per_episode.sum())
+        picks = rng.choice(len(train), size=batch, p=odds)
         firsts = [int(rng.integers(starts_per_episode[i])) for i in picks]
         video = torch.stack([to_video(train[i].frames[s:s + clip]) for i, s in zip(picks, firsts)])
         actions = torch.stack([torch.from_numpy(train[i].actions[s:s + clip - 1]) for i, s in zip(picks, firsts)])

@@ -125,7 +125,7 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     record = _run("lam_levers", tmp_path, monkeypatch)
     variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
                 "continuous_augment", "labels", "continuous_labels", "labels_each_game", "anchored_labels",
-                "anchored_labels_only", "oracle",
+                "anchored_labels_only", "anchored_labels_half", "anchored_labels_only_half", "oracle",
                 "labels_only", "latent_target", "deep_decoder"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
@@ -137,6 +137,17 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
 
 def _lam_levers(monkeypatch):
     return _module("lam_levers", monkeypatch)
+
+
+def test_a_labelled_share_draws_that_share_of_clips_from_the_labelled_episodes(monkeypatch):
+    module = _lam_levers(monkeypatch)
+    starts = np.array([100.0, 300.0, 50.0, 50.0])
+    labelled = np.array([False, True, False, False])
+    odds = module.labelled_share_odds(starts, labelled, 0.5)
+    assert odds.sum() == pytest.approx(1.0) and odds[1] == pytest.approx(0.5)
+    assert odds[[0, 2, 3]] == pytest.approx([0.25, 0.125, 0.125])  # the rest in proportion to their clips
+    with pytest.raises(SystemExit, match="labelled and unlabelled"):
+        module.labelled_share_odds(starts, np.zeros(4, dtype=bool), 0.5)
 
 
 def test_a_lam_lever_changes_only_its_own_options(monkeypatch):
