@@ -105,6 +105,39 @@ def test_the_episode_data_module_names_each_clips_episode(video_dir):
     assert len(first["episode"]) == 2 and all(isinstance(e, str) for e in first["episode"])
 
 
+def test_a_labelled_share_draws_that_share_of_training_clips_from_the_labelled_episodes(video_dir):
+    from genie_lit.agents import EpisodeVideoDataModule
+
+    args = {"clip_length": 4, "batch_size": 2, "val_fraction": 0.25, "cache_index": False}
+    dm = EpisodeVideoDataModule(str(video_dir), labelled_fraction=0.6, labelled_share=0.5, **args)
+    dm.setup("fit")
+    labelled = dm.datasets["train"].labelled(0.6)
+    assert int(labelled.sum()) == 6 and len(labelled) == 18  # one of the three training episodes
+    torch.manual_seed(0)
+    loader = dm.train_dataloader()
+    draws = torch.tensor([i for _ in range(100) for i in loader.sampler])
+    assert len(draws) == 100 * len(labelled)  # an epoch is still one pass's worth of clips
+    assert labelled[draws].float().mean().item() == pytest.approx(0.5, abs=0.03)  # uniform would give 1/3
+    first = next(iter(loader))
+    assert len(first["episode"]) == 2
+    # bad settings name the problem: a share outside (0, 1), a share without labels, a share that
+    # labels no training clip, a model that labels other episodes than the data module draws
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        EpisodeVideoDataModule(str(video_dir), labelled_fraction=0.6, labelled_share=1.0, **args)
+    with pytest.raises(ValueError, match="data.labelled_fraction is 0"):
+        EpisodeVideoDataModule(str(video_dir), labelled_share=0.5, **args)
+    none = EpisodeVideoDataModule(str(video_dir), labelled_fraction=0.1, labelled_share=0.5, **args)
+    none.setup("fit")
+    with pytest.raises(ValueError, match="labels 0 of 18"):
+        none.train_dataloader()
+    import types
+
+    lam = tiny_lam(labelled_fraction=0.5)
+    lam._trainer = types.SimpleNamespace(datamodule=dm)
+    with pytest.raises(ValueError, match="set both to the same value"):
+        lam.check_labelled_episodes()
+
+
 def test_co_training_forwards_the_fraction_to_its_lam():
     from genie_lit.models import DynamicsModel, GenieCoTraining
 

@@ -40,11 +40,17 @@ class FewLabelSupervision:
     def check_labelled_episodes(self) -> None:
         """At fit start, with ``labelled_fraction`` > 0: warn when the hash selects none of the
         training episodes that have action sidecars (few episodes and a small fraction); refuse
-        ``search.anchor_labels`` without labels, which would train an unsupervised LAM unnoticed."""
+        ``search.anchor_labels`` without labels, which would train an unsupervised LAM unnoticed, and a
+        data module whose ``labelled_share`` draws from other episodes than the model labels."""
         if self.search.anchor_labels and self.labelled_fraction <= 0:
             raise ValueError("search.anchor_labels puts true actions into the E-step but labelled_fraction is 0: "
                              "set labelled_fraction > 0 (e.g. 0.16) or drop anchor_labels")
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        data = getattr(datamodule, "hparams", {})
+        if data.get("labelled_share") is not None and data.get("labelled_fraction") != self.labelled_fraction:
+            raise ValueError(f"data.labelled_share draws clips from the episodes that data.labelled_fraction="
+                             f"{data.get('labelled_fraction')} labels, but the model's labelled_fraction is "
+                             f"{self.labelled_fraction}: set both to the same value")
         train = (getattr(datamodule, "datasets", None) or {}).get("train")
         videos = getattr(getattr(train, "clips", None), "videos", None)
         if self.labelled_fraction <= 0 or not videos:
