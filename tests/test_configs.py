@@ -46,8 +46,8 @@ def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_exist
     assert _names(COMPONENT_CONFIGS) == ["agent/bc_latent", "dynamics/maskgit", "genie/cotrain", "lam/pixel",
                                        "quality/classifier", "tokenizer/st_vivit"]
     assert _names(OVERLAY_CONFIGS) == ["agent/bc_oracle", "lam/tokens", "quickstart/tokenizer", "quickstart/world",
-                                       "quickstart/world_anchored_labels", "quickstart/world_change_weight", "quickstart/world_labels",
-                                       "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/vit"]
+                                       "quickstart/world_anchored_labels", "quickstart/world_change_weight", "quickstart/world_labelled_share",
+                                       "quickstart/world_labels", "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/vit"]
     assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
     assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/checkpointing", "trainer/compile",
                                        "trainer/cpu", "trainer/ddp", "trainer/fsdp", "trainer/gpu"]
@@ -109,6 +109,11 @@ def test_the_anchored_labels_overlay_keeps_the_quickstarts_search_options(video_
     assert lam.search.anchor_labels and lam.search.unlabelled_weight == 0.0 and lam.labelled_fraction == 0.16
     assert lam.search.null_action_weight == 1.0
     assert type(cli.datamodule).__name__ == "EpisodeVideoDataModule"
+    # and the labelled-share overlay on top: the same episodes drawn for half of each batch
+    shared = _instantiate([*configs, CONFIGS / "quickstart" / "world_labelled_share.yaml"], video_dir)
+    data = shared.datamodule.hparams
+    assert data.labelled_share == 0.5 and data.labelled_fraction == shared.model.lam.labelled_fraction == 0.16
+    assert shared.model.lam.search.anchor_labels and type(shared.datamodule).__name__ == "EpisodeVideoDataModule"
 
 
 @pytest.mark.parametrize("component", ["lam/pixel", "lam/pixel+lam/tokens", "dynamics/maskgit"])
