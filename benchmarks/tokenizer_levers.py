@@ -32,8 +32,11 @@ VARIANTS: dict[str, list[str]] = {
     # lookup uses more of the codebook and reconstructs better)
     "code_dim8": ["--model.init_args.quantizer.init_args.dim", "8"],
     "lr2e-3": ["--model.init_args.optimizer.init_args.lr", "0.002"],  # twice the learning rate
+    "lr3e-3": ["--model.init_args.optimizer.init_args.lr", "0.003"],  # three times
     # dead codes restarted after 20 unused steps instead of 100
     "restart20": ["--model.init_args.quantizer.init_args.restart_after_steps", "20"],
+    # a decoder of 4 blocks instead of 2 (the encoder unchanged, so the codes' cost for the world is too)
+    "decoder_depth4": ["--model.init_args.decoder.init_args.depth", "4"],
 }
 CLIP, BATCH = 8, 8  # the quickstart evaluation's clips and batch
 TINY = ["--model.init_args.encoder.init_args.dim", "32", "--model.init_args.encoder.init_args.depth", "1",
