@@ -7,8 +7,9 @@
    the recording's training episodes is skipped: it would train the unsupervised LAM again. By
    default the labels reach the LAM through a small head on its latent (LAOM); with
    ``--anchor-labels`` they train its encoder instead: a labelled transition's code is its true
-   action's (``search.anchor_labels``) and the encoder learns from those transitions alone
-   (``search.unlabelled_weight`` 0);
+   action's (``search.anchor_labels``), the encoder learns from those transitions alone
+   (``search.unlabelled_weight`` 0) and half of each batch comes from the labelled episodes
+   (``data.labelled_share`` 0.5);
 3. their NMI and 200-shot accuracy against the true actions of the held-out expert episodes;
 4. behaviour-cloning policies on each LAM's latent actions (``configs/agent/bc_latent.yaml``) and
    the oracle on the true actions (``configs/agent/bc_oracle.yaml``);
@@ -23,10 +24,10 @@
     # label 1 and 2 of the 79 training episodes of each game
     python benchmarks/agents.py --games pong,breakout --episodes 80 --steps 100 --lam-steps 1000 \
         --policy-steps 2000 --eval-episodes 20 --parallel 2 --threads 1 --out benchmarks/results/agents_few_labels.json
-    # few labels that train the LAM's encoder (search.anchor_labels, unlabelled_weight 0), on 80
-    # Pong episodes of 500 decisions, where 0.01 and 0.025 label 1 and 2 of the 79 training episodes
+    # few labels that train the LAM's encoder (--anchor-labels), on 80 Pong episodes of 500
+    # decisions, where 0.025 labels 2 of the 79 training episodes (0.01 labels 1)
     python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
-        --eval-episodes 20 --anchor-labels --threads 1 \
+        --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 \
         --out benchmarks/results/agents_anchored_labels.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
@@ -53,8 +54,11 @@ TINY_LAM = ["--model.init_args.encoder.init_args.dim", "32", "--model.init_args.
             "--model.init_args.search.head_hidden", "32", "--data.clip_length", "4", "--data.batch_size", "2"]
 TINY_POLICY = ["--model.init_args.width", "8", "--model.init_args.hidden", "32", "--data.batch_size", "8"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-# --anchor-labels: the labelled transitions' true actions are their codes, and the encoder's only teacher
-ANCHORED = ["--model.init_args.search.anchor_labels", "true", "--model.init_args.search.unlabelled_weight", "0"]
+# --anchor-labels: the labelled transitions' true actions are their codes and the encoder's only teacher,
+# and half of each batch comes from the labelled episodes (a fraction of 0.01 labels about one clip in
+# a hundred: with uniform batches the encoder would see a labelled transition every tenth step)
+ANCHORED = ["--model.init_args.search.anchor_labels", "true", "--model.init_args.search.unlabelled_weight", "0",
+            "--data.labelled_share", "0.5"]
 
 
 def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str]) -> Path:
@@ -115,7 +119,8 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
         lams[fraction] = fit(["--config", str(CONFIGS / "lam" / "pixel.yaml"), "--data.data_dir", str(data),
                               "--data", "genie_lit.agents.EpisodeVideoDataModule",
                               "--model.init_args.labelled_fraction", str(fraction),
-                              *(ANCHORED if fraction > 0 and args.anchor_labels else [])],
+                              *(ANCHORED + ["--data.labelled_fraction", str(fraction)]
+                                if fraction > 0 and args.anchor_labels else [])],
                              root / f"lam_{names[fraction]}", args.lam_steps, args.threads, tiny_lam)
     oracle = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--config",
                   str(CONFIGS / "agent" / "bc_oracle.yaml"), "--data.data_dir", str(data)],
@@ -168,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="labelled transitions of the unsupervised LAM policy's action maps")
     parser.add_argument("--anchor-labels", action="store_true",
                         help="few-label LAMs learn their encoder from the labelled transitions' true actions "
-                             "(search.anchor_labels, unlabelled_weight 0) instead of through a head")
+                             "(search.anchor_labels, unlabelled_weight 0, half of each batch from the labelled "
+                             "episodes) instead of through a head")
     parser.add_argument("--lam-steps", type=int, default=2000, help="as the quickstart world's LAM")
     parser.add_argument("--policy-steps", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=20)

@@ -246,6 +246,9 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     hparams = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
                          weights_only=False)["hyper_parameters"]
     assert hparams["search"]["anchor_labels"] and hparams["search"]["unlabelled_weight"] == 0
+    data = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
+                      weights_only=False)["datamodule_hyper_parameters"]
+    assert data["labelled_share"] == 0.5 and data["labelled_fraction"] == 0.9
 
 
 @pytest.mark.slow
