@@ -19,7 +19,8 @@ between):
 - ``--profile``: after the timings, ``torch.profiler`` over ``--steps`` steps at the first thread
   setting: the share of the step's CPU time in each operator family (matrix products, attention,
   element-wise and copies, the rest), and the matrix products' arithmetic rate (GFLOP/s, counted by
-  the profiler), which says whether a cheaper step is left to find without a smaller model.
+  the profiler) beside the rate of one large matrix product on the same threads, which says
+  whether a cheaper step is left to find without a smaller model.
 
     python benchmarks/world_step_cost.py                 # table, results/world_step_cost.json
     python benchmarks/world_step_cost.py --threads 1 2 --steps 10
@@ -88,11 +89,13 @@ class World:
             self.module.compute(self.video)
 
 
-FAMILIES = {"matrix products": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear"),
-            "attention": ("aten::_scaled_dot_product",),
-            "element-wise and copies": ("aten::copy_", "aten::mul", "aten::add", "aten::gelu", "aten::cat",
-                                        "aten::sum", "aten::sub", "aten::div", "aten::native_layer_norm",
-                                        "aten::fill_", "aten::neg", "aten::sqrt", "aten::pow", "aten::lerp_")}
+FAMILIES = {"matrix products": {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"},
+            "attention": {"aten::_scaled_dot_product_flash_attention_for_cpu",
+                          "aten::_scaled_dot_product_flash_attention_for_cpu_backward"},
+            "element-wise and copies": {"aten::copy_", "aten::mul", "aten::mul_", "aten::add", "aten::add_",
+                                        "aten::gelu", "aten::gelu_backward", "aten::cat", "aten::sum", "aten::sub",
+                                        "aten::div", "aten::native_layer_norm", "aten::native_layer_norm_backward",
+                                        "aten::fill_", "aten::neg", "aten::sqrt", "aten::pow", "aten::lerp_"}}
 
 
 def profile_step(world: World, steps: int) -> dict:
@@ -105,14 +108,28 @@ def profile_step(world: World, steps: int) -> dict:
             world.step()
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    shares = {family: sum(e.self_cpu_time_total for e in events if e.key.startswith(prefixes)) / total
-              for family, prefixes in FAMILIES.items()}
+    shares = {family: sum(e.self_cpu_time_total for e in events if e.key in names) / total
+              for family, names in FAMILIES.items()}
     shares["the rest"] = 1.0 - sum(shares.values())
-    matmul = [e for e in events if e.key.startswith(FAMILIES["matrix products"])]
+    matmul = [e for e in events if e.key in FAMILIES["matrix products"]]
     seconds = sum(e.self_cpu_time_total for e in matmul) / 1e6
     flops = sum(e.flops for e in matmul)
     return {"steps": steps, "shares": shares, "matmul_gflops": flops / steps / 1e9,
-            "matmul_gflops_per_s": flops / 1e9 / seconds if seconds else 0.0}
+            "matmul_gflops_per_s": flops / 1e9 / seconds if seconds else 0.0,
+            "reference_gflops_per_s": reference_rate()}
+
+
+def reference_rate(size: int = 1024, calls: int = 20) -> float:
+    """GFLOP/s of one large float32 matrix product, what this CPU sustains at the same thread setting:
+    the ceiling the step's matrix products are read against."""
+    import time
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(calls):
+        a @ b
+    return 2 * size**3 * calls / (time.perf_counter() - started) / 1e9
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -164,8 +181,8 @@ def main(argv: list[str] | None = None) -> dict:
         record["profile"] = profile_step(world, args.steps)
         print_table(["operators", "share of the step's CPU time"],
                     [[family, f"{share:.2f}"] for family, share in record["profile"]["shares"].items()])
-        print(f"matrix products: {record['profile']['matmul_gflops_per_s']:.1f} GFLOP/s "
-              f"at {args.threads[0]} thread(s)")
+        print(f"matrix products: {record['profile']['matmul_gflops_per_s']:.1f} GFLOP/s at {args.threads[0]} "
+              f"thread(s), against {record['profile']['reference_gflops_per_s']:.1f} for one 1024 x 1024 product")
     finish(record, args.out)
     return record
 
