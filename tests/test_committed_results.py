@@ -387,3 +387,16 @@ def test_committed_32_bit_step_profile_backs_the_readme():
     assert profile["shares"]["matrix products"] == pytest.approx(0.60, abs=0.005)
     assert profile["shares"]["element-wise and copies"] == pytest.approx(0.23, abs=0.005)
     assert profile["matmul_gflops_per_s"] / profile["reference_gflops_per_s"] == pytest.approx(0.96, abs=0.005)
+
+
+def test_committed_anchored_label_agents_back_the_readme():
+    """Two labelled Pong episodes (2.5%) training the LAM's encoder give a policy at 88% of the oracle's
+    normalised score, while the unsupervised LAM policy at 200 labels stays near random."""
+    record = json.loads((BENCHMARKS / "results" / "agents_anchored_labels.json").read_text())
+    rows = {(r["agent"], r["shots"]): r for r in record["results"]}
+    anchored = rows[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]
+    oracle, unsupervised = rows[("oracle", None)], rows[("LAM policy, labelled_fraction 0.0", 200)]
+    assert anchored["labelled_episodes"] == [2, 79] and anchored["anchored_labels"]
+    assert anchored["normalised"] == pytest.approx(0.74, abs=0.005) and oracle["normalised"] == pytest.approx(0.84, abs=0.005)
+    assert anchored["normalised"] >= 0.8 * oracle["normalised"] and unsupervised["normalised"] < 0.1
+    assert anchored["lam"]["nmi"] == pytest.approx(0.791, abs=0.0005)
