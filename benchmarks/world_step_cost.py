@@ -32,6 +32,7 @@ between):
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -122,8 +123,6 @@ def profile_step(world: World, steps: int) -> dict:
 def reference_rate(size: int = 1024, calls: int = 20) -> float:
     """GFLOP/s of one large float32 matrix product, what this CPU sustains at the same thread setting:
     the ceiling the step's matrix products are read against."""
-    import time
-
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
     started = time.perf_counter()
