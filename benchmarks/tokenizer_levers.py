@@ -9,7 +9,7 @@ frames, and the share of the codebook they use. Budgets are steps; figures are m
 over ``--seeds``. Each finished run is kept under ``--work``, so a killed screen resumes.
 
     python benchmarks/tokenizer_levers.py --data runs/quickstart/data --steps 2000 --seeds 0 \\
-        --parallel 2 --threads 1 --variants quickstart code_dim8 lr1e-3   # -> results/tokenizer_levers.json
+        --parallel 2 --threads 1 --variants quickstart code_dim8 lr2e-3   # -> results/tokenizer_levers.json
     python benchmarks/tokenizer_levers.py --quick                       # smoke test: tiny models, seconds
 """
 
@@ -27,8 +27,7 @@ from common import RESULTS_DIR, command, finish, machine, mean_std, print_table,
 RESULTS = RESULTS_DIR / "tokenizer_levers.json"
 # variant -> `genie-lit fit` overrides on top of the quickstart's tokenizer stage
 VARIANTS: dict[str, list[str]] = {
-    "quickstart": [],  # learning rate 3e-3; JSONs written before it became the default had 1e-3 here
-    "lr1e-3": ["--model.init_args.optimizer.init_args.lr", "0.001"],  # the earlier default
+    "quickstart": [],
     # 8-dimensional codes instead of 32 (ViT-VQGAN, Yu et al., 2022: a low-dimensional l2-normalised
     # lookup uses more of the codebook and reconstructs better)
     "code_dim8": ["--model.init_args.quantizer.init_args.dim", "8"],
