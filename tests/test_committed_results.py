@@ -377,10 +377,10 @@ def test_committed_tokenizer_learning_rate_screen_backs_the_readme():
     mean, std = seeds["summary"]["lr2e-3"]["psnr"]
     assert (mean, std) == pytest.approx((33.07, 0.17), abs=0.005) and mean - std > psnr["quickstart"] + 1.0
     # three times: over the goal in each of 2 seeds
-    default = json.loads((BENCHMARKS / "results" / "tokenizer_levers_lr3e-3_seeds.json").read_text())
-    assert default["setup"]["seeds"] == [0, 1] and default["setup"]["steps"] == 2000
-    assert [r["psnr"] for r in default["results"]] == pytest.approx([33.60, 33.29], abs=0.005)
-    assert default["summary"]["lr3e-3"]["psnr"] == pytest.approx([33.44, 0.22], abs=0.005)
+    three = json.loads((BENCHMARKS / "results" / "tokenizer_levers_lr3e-3_seeds.json").read_text())
+    assert three["setup"]["seeds"] == [0, 1] and three["setup"]["steps"] == 2000
+    assert [r["psnr"] for r in three["results"]] == pytest.approx([33.60, 33.29], abs=0.005)
+    assert three["summary"]["lr3e-3"]["psnr"] == pytest.approx([33.44, 0.22], abs=0.005)
 
 
 def test_committed_quickstart_over_the_3e_3_tokenizer_backs_the_readme():
@@ -390,6 +390,7 @@ def test_committed_quickstart_over_the_3e_3_tokenizer_backs_the_readme():
     record = json.loads((BENCHMARKS / "results" / "quickstart_tok3e-3.json").read_text())
     base = json.loads((BENCHMARKS / "results" / "quickstart_fp32_2000.json").read_text())["results"][0]
     assert record["setup"]["seeds"] == [0, 1, 2] and record["setup"]["shared_tokenizer_seed"] == 0
+    assert record["setup"]["tokenizer_lr"] == 0.003
     runs, summary = record["results"], record["summary"]["x1"]
     assert all(r["world_steps"] == 2000 and r["next_frame_psnr_copy"] == base["next_frame_psnr_copy"] for r in runs)
     assert summary["tokenizer_psnr"]["mean"] == pytest.approx(33.60, abs=0.005)
