@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,13 @@ def finish(record: dict, out: Path) -> None:
           f"at start {_rounded(m['load_average_at_start'])}, at end {_rounded(m['load_average_at_end'])} "
           f"on {m['cpus']} CPUs")
     print(f"written {out}")
+
+
+def run_key(data: str | Path, configs: tuple[Path | str, ...], *settings: Any) -> str:
+    """The cache key of a screen's run: another recording, another setting or a changed default
+    config (its parsed values, referenced files inlined; not its comments) is another run."""
+    parsed = json.dumps([read_config(c) for c in configs], sort_keys=True)
+    return f"{zlib.crc32(f'{Path(data).resolve()}:{settings}:{parsed}'.encode()):08x}"
 
 
 def _rounded(values: list[float]) -> list[float]:

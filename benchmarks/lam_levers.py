@@ -60,14 +60,15 @@ import copy
 import json
 import multiprocessing
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from common import (CONFIGS, RESULTS_DIR, build_model, command, finish, game_scores, machine, mean_std, print_table,
-                    quick_out, read_config, shrink, training_step)
+                    quick_out, read_config, run_key, shrink, training_step)
+
+COTRAIN = CONFIGS / "genie" / "cotrain.yaml"  # the co-training config, whose LAM section is screened
 
 RESULTS = RESULTS_DIR / "lam_levers.json"
 # variant -> LAM option overrides on top of the quickstart's LAM
@@ -197,7 +198,7 @@ def merged(base: dict, overrides: dict) -> dict:
 
 
 def lam_section(variant: str, quick: bool) -> dict:
-    section = read_config(CONFIGS / "genie" / "cotrain.yaml")["model"]["init_args"]["lam"]
+    section = read_config(COTRAIN)["model"]["init_args"]["lam"]
     section = shrink(section) if quick else section
     init = merged({k: v for k, v in section["init_args"].items() if k != "optimizer"}, VARIANTS[variant])
     if quick:
@@ -208,8 +209,8 @@ def lam_section(variant: str, quick: bool) -> dict:
 def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool,
                     work: str) -> dict:
     """One run's record, read from ``work`` when that run finished before (a killed screen resumes)."""
-    key = zlib.crc32(f"{Path(data).resolve()}:{bf16}:{quick}".encode())  # another recording is another run
-    done = Path(work) / f"{variant}_seed{seed}_{steps}_{key:08x}.json"
+    key = run_key(data, (COTRAIN,), bf16, quick)
+    done = Path(work) / f"{variant}_seed{seed}_{steps}_{key}.json"
     if done.exists():
         return json.loads(done.read_text())
     record = train_once(variant, seed, data, steps, quick, threads, bf16)

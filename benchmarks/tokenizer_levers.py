@@ -19,10 +19,9 @@ import argparse
 import json
 import multiprocessing
 import time
-import zlib
 from pathlib import Path
 
-from common import RESULTS_DIR, command, finish, machine, mean_std, print_table, quick_out, run_genie_lit
+from common import RESULTS_DIR, command, finish, machine, mean_std, print_table, quick_out, run_genie_lit, run_key
 
 RESULTS = RESULTS_DIR / "tokenizer_levers.json"
 # variant -> `genie-lit fit` overrides on top of the quickstart's tokenizer stage
@@ -53,10 +52,8 @@ def run_once(variant: str, seed: int, data: str, steps: int, clips: int, threads
     """Train one variant and score it; the record is read back from ``work`` when it finished before."""
     from genie_lit.quickstart.pipeline import fit_args, packaged_config
 
-    # another recording, or a changed default config, is another run
-    configs = "".join(Path(packaged_config(*c)).read_text() for c in CONFIGS)
-    key = zlib.crc32(f"{Path(data).resolve()}:{quick}:{clips}:{configs}".encode())
-    root = Path(work) / f"{variant}_seed{seed}_{steps}_{key:08x}"
+    key = run_key(data, tuple(packaged_config(*c) for c in CONFIGS), quick, clips)
+    root = Path(work) / f"{variant}_seed{seed}_{steps}_{key}"
     done = root / "record.json"
     if done.exists():
         return json.loads(done.read_text())

@@ -47,6 +47,23 @@ def test_a_quick_run_never_overwrites_a_committed_result(tmp_path, monkeypatch):
     assert quick_out(str(tmp_path / "x.json"), quick=True) == tmp_path / "x.json"
 
 
+
+def test_a_screen_run_is_keyed_by_its_recording_settings_and_config_values(tmp_path, monkeypatch):
+    """A screen's cached run is read back only for the same recording, settings and default config
+    values: a changed learning rate, flag or recording is another run; a reworded comment is not."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from common import run_key
+
+    config = tmp_path / "c.yaml"
+    config.write_text("# a comment\nmodel: {lr: 0.001}\n")
+    key = run_key(tmp_path / "data", (config,), True, 32)
+    config.write_text("# another comment\nmodel: {lr: 0.001}\n")
+    assert run_key(tmp_path / "data", (config,), True, 32) == key
+    config.write_text("model: {lr: 0.003}\n")
+    changed = run_key(tmp_path / "data", (config,), True, 32)
+    assert len({key, changed, run_key(tmp_path / "data", (config,), False, 32),
+                run_key(tmp_path / "other", (config,), True, 32)}) == 4
+
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
 
@@ -244,11 +261,10 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     anchored = [r for r in lam_rows if r["anchored_labels"]]
     assert [r["agent"] for r in anchored] == ["LAM policy, labelled_fraction 0.9, labels anchored"]
     import torch
-    hparams = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
-                         weights_only=False)["hyper_parameters"]
-    assert hparams["search"]["anchor_labels"] and hparams["search"]["unlabelled_weight"] == 0
-    data = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
-                      weights_only=False)["datamodule_hyper_parameters"]
+    checkpoint = torch.load(tmp_path / "work" / "pong" / "lam_0.9_anchored" / "checkpoints" / "last.ckpt",
+                            weights_only=False)
+    search, data = checkpoint["hyper_parameters"]["search"], checkpoint["datamodule_hyper_parameters"]
+    assert search["anchor_labels"] and search["unlabelled_weight"] == 0
     assert data["labelled_share"] == 0.5 and data["labelled_fraction"] == 0.9
 
 
