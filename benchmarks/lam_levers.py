@@ -79,6 +79,10 @@ VARIANTS: dict[str, dict] = {
     "decoder_window1": {"search": {"decoder_window": 1}},
     # the E-step's codes pulled towards equal use over each batch (3 Sinkhorn steps, SwAV's choice)
     "balanced": {"search": {"balance_iterations": 3}},
+    # each clip's E-step codes chosen together, a change of code penalised by 1 (3) times the clip's mean
+    # spread of code errors: a prior that actions are held over several frames
+    "persistence": {"search": {"persistence": 1.0}},
+    "persistence3": {"search": {"persistence": 3.0}},
     "augment": {"augment_shift": 4},  # LAOM's augmentation: each clip shifted by up to 4 pixels
     "continuous": {"assignment": "continuous"},  # LAOM: no quantisation in training; a discrete head for play
     "continuous_augment": {"assignment": "continuous", "augment_shift": 4},

@@ -1,5 +1,7 @@
 """Behaviours of the pure-torch layer: causality, isolation of frames, caches, quantisers."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from genie_lit.nn import (
     VectorQuantizer,
     balanced_assignment,
     patchify,
+    persistent_assignment,
     unpatchify,
 )
 
@@ -137,6 +140,36 @@ def test_vector_quantizer_kmeans_init_uses_every_code():
     samples = (centers[:, None] + 0.05 * torch.randn(4, 50, 2)).reshape(-1, 2)
     vq.init_from(samples)
     assert vq(samples).usage == 1.0
+
+
+def test_persistent_assignment_is_the_cheapest_path_with_a_penalty_per_change():
+    """0 is the plain argmin; otherwise each sequence's codes are the path that minimises its total
+    cost plus the penalty per change (checked against every path), so a lone item that barely
+    prefers another code keeps its neighbours' code while a clear change survives; the penalty
+    follows the costs' scale."""
+    torch.manual_seed(0)
+    costs = torch.rand(3, 2, 5, dtype=torch.float64)
+    assert torch.equal(persistent_assignment(costs, 0.0), costs.argmin(0))
+    for switch_cost in (0.3, 1.0, 3.0):
+        penalty = switch_cost * (costs.mean(0) - costs.amin(0)).mean(-1)
+        got = persistent_assignment(costs, switch_cost)
+        for j in range(2):
+            def total(path):
+                return (sum(float(costs[a, j, i]) for i, a in enumerate(path))
+                        + float(penalty[j]) * sum(a != b for a, b in zip(path, path[1:])))
+            best = min(itertools.product(range(3), repeat=5), key=total)
+            assert total(tuple(got[j].tolist())) == pytest.approx(total(best))
+    held = torch.ones(2, 1, 6)
+    held[0, 0, :3] = 0.0  # code 0 for three items, then code 1 for three: a clear change
+    held[1, 0, 3:] = 0.0
+    held[0, 0, 1] = 0.6  # item 1 barely prefers code 1
+    held[1, 0, 1] = 0.5
+    assert held.argmin(0)[0].tolist() == [0, 1, 0, 1, 1, 1]
+    assert persistent_assignment(held, 1.0)[0].tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(persistent_assignment(1000 * held, 1.0), persistent_assignment(held, 1.0))
+    assert persistent_assignment(held, 100.0)[0].unique().numel() == 1
+    with pytest.raises(ValueError, match="switch_cost >= 0"):
+        persistent_assignment(held, -1.0)
 
 
 def test_balanced_assignment_pulls_towards_equal_code_use():

@@ -140,6 +140,29 @@ def test_balanced_e_step_spreads_codes_in_training_only():
         SearchOptions(balance_iterations=-1)
 
 
+def test_persistent_e_step_keeps_codes_over_a_clip_in_training_only():
+    """With ``persistence`` the training E-step is each clip's cheapest path with a penalty per change
+    of code (fewer changes than the per-transition argmin), evaluation keeps the argmin, and the
+    option refuses a negative value or the balanced E-step beside it."""
+    torch.manual_seed(0)
+    video = torch.rand(4, 8, 3, 16, 16)
+    previous, target = video[:, :-1], video[:, 1:]
+    lam = tiny_lam(search=SearchOptions(persistence=3.0))
+    mix = torch.randn(4, 7, lam.quantizer.codes().shape[1])  # a fresh LAM's head barely tells codes apart:
+    lam.decode_head = lambda trunk, frames, codes: (codes * mix).sum(-1)[..., None, None, None].expand_as(target)
+    with torch.no_grad():  # each transition ranks the codes at random
+        trunk, weight = lam.decode_trunk(previous), lam._change_weight(previous, target)
+        trained = lam.train()._search(trunk, previous, target, weight)
+        evaluated = lam.eval()._search(trunk, previous, target, weight)
+    def changes(codes):
+        return int((codes[:, 1:] != codes[:, :-1]).sum())
+    assert changes(trained) < changes(evaluated)
+    with pytest.raises(ValueError, match="persistence >= 0"):
+        SearchOptions(persistence=-1.0)
+    with pytest.raises(ValueError, match="both choose the E-step's codes"):
+        SearchOptions(persistence=1.0, balance_iterations=3)
+
+
 def test_search_needs_explicit_codes():
     from genie_lit.nn import FiniteScalarQuantizer
 

@@ -72,7 +72,7 @@ from genie_lit.models.lam_labels import FewLabelSupervision
 from genie_lit.models.lam_options import FLAT_SEARCH_OPTIONS, SearchOptions, anchor_codes
 from genie_lit.models.tokenizer import VideoTokenizer
 from genie_lit.nn import (VectorQuantizer, VideoBackbone, balanced_assignment, grid_size, histogram_stats, patchify,
-                          random_shift, unpatchify)
+                          persistent_assignment, random_shift, unpatchify)
 
 
 # fixed settings (options once; no config or test ever changed them)
@@ -276,8 +276,10 @@ class LatentActionModel(FewLabelSupervision, GenieModule):
             (weight * (self.decode_head(trunk, previous, code.expand(b, t, -1)) - target).pow(2)).mean((2, 3, 4))
             for code in codes
         ])  # K b t
-        if not self.training or self.search.balance_iterations == 0:
+        if not self.training:
             return errors.argmin(dim=0)
+        if self.search.persistence > 0:
+            return persistent_assignment(errors, self.search.persistence)
         return balanced_assignment(errors.reshape(len(codes), b * t), self.search.balance_iterations).reshape(b, t)
 
     def predict_next(self, video: Tensor, codes: Tensor, frames: Tensor | None = None) -> Tensor:

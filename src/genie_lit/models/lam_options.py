@@ -42,6 +42,13 @@ class SearchOptions:
             the codes' errors (:func:`genie_lit.nn.balanced_assignment`; 3 is SwAV's partial pull,
             about 10 near-equal use), so no code can win the transitions it barely explains better.
             Training only; under DDP each rank balances its own batch.
+        persistence: 0 (default): each transition's code is chosen on its own. ``p`` > 0: the
+            E-step chooses each clip's codes together, with a penalty of ``p`` times the clip's mean
+            spread of code errors for every change of code from one transition to the next
+            (:func:`genie_lit.nn.persistent_assignment`, a Viterbi path): a prior that actions are
+            held for several frames, as players (and the recorder's random policy) hold them, so a
+            transition whose action barely shows takes the code of the held action around it.
+            Training only; not with ``balance_iterations``.
         anchor_labels: with ``labelled_fraction`` > 0, the labels also enter the E-step: each
             labelled transition takes the code :func:`anchor_codes` gives its true action (its
             index modulo |A|) instead of the code that predicts it best, so the decoder learns what
@@ -62,6 +69,7 @@ class SearchOptions:
     inference: Literal["encoder", "search"] = "encoder"
     decoder_window: int | None = None
     balance_iterations: int = 0
+    persistence: float = 0.0
     anchor_labels: bool = False
     unlabelled_weight: float = 1.0
 
@@ -69,10 +77,13 @@ class SearchOptions:
         if self.inference not in ("encoder", "search"):
             raise ValueError(f"search inference must be 'encoder' or 'search', got {self.inference!r}")
         if (self.temperature <= 0 or self.head_hidden < 1 or self.null_action_weight < 0 or self.warmup_steps < 0
-                or self.balance_iterations < 0 or self.unlabelled_weight < 0):
+                or self.balance_iterations < 0 or self.persistence < 0 or self.unlabelled_weight < 0):
             raise ValueError(f"search options out of range: {self} (temperature > 0, head_hidden >= 1, "
                              "null_action_weight >= 0, warmup_steps >= 0, balance_iterations >= 0, "
-                             "unlabelled_weight >= 0)")
+                             "persistence >= 0, unlabelled_weight >= 0)")
+        if self.persistence > 0 and self.balance_iterations > 0:
+            raise ValueError(f"search persistence={self.persistence} and balance_iterations={self.balance_iterations} "
+                             "both choose the E-step's codes: set one of them to 0")
         if self.unlabelled_weight != 1.0 and not self.anchor_labels:
             raise ValueError(f"search unlabelled_weight={self.unlabelled_weight} weighs the unlabelled transitions "
                              "against the anchored labelled ones: set anchor_labels: true, or drop it")

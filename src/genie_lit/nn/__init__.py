@@ -6,7 +6,7 @@ from genie_lit.nn.attention import KVCache, SpacetimeAttention, SpatialAttention
 from genie_lit.nn.augment import random_shift
 from genie_lit.nn.patches import grid_size, patchify, unpatchify
 from genie_lit.nn.quantizer import (FiniteScalarQuantizer, QuantizerOutput, VectorQuantizer, balanced_assignment,
-                                    histogram_stats)
+                                    histogram_stats, persistent_assignment)
 from genie_lit.nn.transformer import SpacetimeTransformer, SpatialTransformer, STTransformer, VideoBackbone
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "compile_blocks",
     "grid_size",
     "patchify",
+    "persistent_assignment",
     "random_shift",
     "set_activation_checkpointing",
     "time_mask",

@@ -61,6 +61,35 @@ def balanced_assignment(costs: Tensor, iterations: int) -> Tensor:
     return torch.multinomial(log_plan.t().softmax(dim=-1).float(), 1).squeeze(1)
 
 
+def persistent_assignment(costs: Tensor, switch_cost: float) -> Tensor:
+    """Codes for ``b`` sequences of ``t`` items from a ``K b t`` cost matrix, preferring to keep a
+    code from one item to the next: per sequence, the path of codes with the least total cost plus
+    a penalty per change of code (Viterbi over the ``K`` codes). The penalty is ``switch_cost``
+    times the sequence's mean spread of costs (each item's mean over the codes minus its best), so
+    it does not depend on the costs' scale: 0 is the plain argmin; a change of code then survives
+    only where the items after it favour the new code by more than the penalty in total.
+    Returns ``b t`` indices."""
+    if switch_cost < 0:
+        raise ValueError(f"persistent_assignment needs switch_cost >= 0, got {switch_cost}")
+    if switch_cost == 0:
+        return costs.argmin(dim=0)
+    k, b, t = costs.shape
+    c = costs.double()
+    penalty = switch_cost * (c.mean(0) - c.amin(0)).mean(-1)  # b
+    codes = torch.arange(k, device=costs.device)[:, None]
+    total, back = c[:, :, 0], []  # best total of a path ending in each code: K b
+    for i in range(1, t):
+        best, best_code = total.min(dim=0)
+        switch = best + penalty
+        stay = total <= switch
+        back.append(torch.where(stay, codes, best_code[None]))
+        total = torch.where(stay, total, switch[None]) + c[:, :, i]
+    path = [total.argmin(dim=0)]
+    for pointers in reversed(back):
+        path.append(pointers.gather(0, path[-1][None])[0])
+    return torch.stack(path[::-1], dim=1)
+
+
 class VectorQuantizer(nn.Module):
     """VQ with an l2-normalised codebook, commitment loss and dead-code restart.
 
