@@ -61,14 +61,15 @@ ANCHORED = ["--model.init_args.search.anchor_labels", "true", "--model.init_args
             "--data.labelled_share", "0.5"]
 
 
-def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str]) -> Path:
-    """``genie-lit fit`` into ``root`` (skipped when already done); returns its last checkpoint."""
+def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str], seed: int = 0) -> Path:
+    """``genie-lit fit`` into ``root`` (skipped when already done) with ``seed_everything`` ``seed``;
+    returns its last checkpoint."""
     ckpt = root / "checkpoints" / "last.ckpt"
     if (root / "done").exists():
         return ckpt
-    run_genie_lit(["fit", *config_args, "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(steps),
-                   "--trainer.val_check_interval", str(max(1, min(250, steps))), *QUIET, *extra],
-                  threads, root / "log.txt")
+    run_genie_lit(["fit", *config_args, "--seed_everything", str(seed), "--trainer.default_root_dir", str(root),
+                   "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(max(1, min(250, steps))),
+                   *QUIET, *extra], threads, root / "log.txt")
     (root / "done").touch()
     return ckpt
 
@@ -121,16 +122,16 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                               "--model.init_args.labelled_fraction", str(fraction),
                               *(ANCHORED + ["--data.labelled_fraction", str(fraction)]
                                 if fraction > 0 and args.anchor_labels else [])],
-                             root / f"lam_{names[fraction]}", args.lam_steps, args.threads, tiny_lam)
+                             root / f"lam_{names[fraction]}", args.lam_steps, args.threads, tiny_lam, args.seed)
     oracle = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--config",
                   str(CONFIGS / "agent" / "bc_oracle.yaml"), "--data.data_dir", str(data)],
-                 root / "bc_oracle", args.policy_steps, args.threads, tiny_policy)
+                 root / "bc_oracle", args.policy_steps, args.threads, tiny_policy, args.seed)
     common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0}
     baselines: dict = {}
     for fraction, lam in lams.items():
         policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
                       "--data.lam_ckpt", str(lam)], root / f"bc_latent_{names[fraction]}", args.policy_steps,
-                     args.threads, tiny_policy)
+                     args.threads, tiny_policy, args.seed)
         metrics = lam_metrics(lam, data)
         for shots in (args.shots if fraction == 0 else (200,)):
             first = not baselines  # the oracle, random and expert run once, over the same episode seeds
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--policy-steps", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=1000, help="decisions per evaluation episode")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed_everything of every fit (LAMs and policies); the recording and the evaluation "
+                             "episodes stay the same")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=1, help="games at once, one process each")
     parser.add_argument("--work", default="runs/bench_agents", help="folder for data, checkpoints and logs")

@@ -332,3 +332,19 @@ def test_action_lag_writes_its_emulator_table_where_asked(tmp_path, monkeypatch)
     assert result["game"] == "tutankham" and len(result["moved_after_frame"]) == 8
     with pytest.raises(SystemExit):
         lag.main(["--emulator", "--frames", "4", "--out", str(out)])
+
+
+def test_maskgit_settings_scores_each_setting_over_every_checkpoint(world_ckpt, video_dir, tmp_path, monkeypatch):
+    """Each asked setting gets the mean of its checkpoints' figures and their spread (0 for identical
+    checkpoints); a malformed setting is refused."""
+    module = _module("maskgit_settings", monkeypatch)
+    out = tmp_path / "maskgit.json"
+    record = module.main(["--ckpt", str(world_ckpt), str(world_ckpt), "--data", str(video_dir), "--clips", "2",
+                          "--split", "val", "--threads", "1", "--settings", "2@1.0", "2@0.5", "--out", str(out)])
+    assert json.loads(out.read_text())["summary"] == json.loads(json.dumps(record["summary"]))
+    assert set(record["summary"]) == {"2@1", "2@0.5"} and len(record["results"]) == 4
+    for figures in record["summary"].values():
+        assert figures["checkpoints"] == 2 and figures["vs_copy_std"] == pytest.approx(0, abs=1e-9)
+        assert figures["vs_copy"] == pytest.approx(figures["next_frame_psnr"] - figures["copy_psnr"])
+    with pytest.raises(SystemExit):
+        module.main(["--ckpt", str(world_ckpt), "--data", str(video_dir), "--settings", "8-1.0"])

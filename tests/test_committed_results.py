@@ -424,3 +424,21 @@ def test_committed_anchored_label_agents_back_the_readme():
     assert anchored["normalised"] == pytest.approx(0.74, abs=0.005) and oracle["normalised"] == pytest.approx(0.84, abs=0.005)
     assert anchored["normalised"] >= 0.8 * oracle["normalised"] and unsupervised["normalised"] < 0.1
     assert anchored["lam"]["nmi"] == pytest.approx(0.791, abs=0.0005)
+
+
+def test_committed_persistence_screen_backs_the_readme():
+    """``persistence`` as the README states it: 32-bit, 2 seeds, beside the quickstart's LAM of the
+    same run; the mean inside the quickstart's seed spread (no gain), Battle Zone lower and
+    Tutankham higher in every seed."""
+    record = json.loads((BENCHMARKS / "results" / "lam_levers_persistence.json").read_text())
+    assert record["setup"]["precision"] == "32" and record["setup"]["steps"] == 1000
+    assert record["setup"]["variants"]["persistence"] == {"search": {"persistence": 1.0}}
+    runs = {(r["variant"], r["seed"]): r for r in record["results"]}
+    base = [runs["quickstart", seed] for seed in (0, 1)]
+    for variant in ("persistence", "persistence3"):
+        nmi = record["summary"][variant]["nmi"][0]
+        assert min(r["nmi"] for r in base) <= nmi <= max(r["nmi"] for r in base)
+        for seed in (0, 1):
+            games = runs[variant, seed]["games"]
+            assert games["battle_zone"]["nmi"] < 0.05 < min(r["games"]["battle_zone"]["nmi"] for r in base)
+            assert games["tutankham"]["nmi"] > 0.2
