@@ -10,7 +10,11 @@ last frame, Δ4PSNR, and the time per generated frame (a ratio between settings 
     python benchmarks/maskgit_settings.py --ckpt runs/qs/world/checkpoints/last.ckpt --data runs/qs/data
 
 ``--settings 8@1.0 8@0.7`` scores other settings (steps@temperature; the first is the time
-reference). With several checkpoints (seeds) each figure is their mean, beside its std.
+reference). With several checkpoints (seeds) each figure is their mean, beside its std; e.g. the
+three worlds over the 3e-3 tokenizer (``results/maskgit_settings_tok3e-3.json``):
+
+    python benchmarks/maskgit_settings.py --ckpt S0 S1 S2 --data DIR --clips 32 --threads 1 \
+        --settings 8@1.0 8@0.8 8@0.6 --out benchmarks/results/maskgit_settings_tok3e-3.json
 """
 
 from __future__ import annotations

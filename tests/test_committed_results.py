@@ -442,3 +442,16 @@ def test_committed_persistence_screen_backs_the_readme():
             games = runs[variant, seed]["games"]
             assert games["battle_zone"]["nmi"] < 0.05 < min(r["games"]["battle_zone"]["nmi"] for r in base)
             assert games["tutankham"]["nmi"] > 0.2
+
+
+def test_committed_temperature_screen_over_the_3e_3_tokenizer_backs_the_readme():
+    """The three worlds over the 3e-3 tokenizer at MaskGIT temperature 1.0, 0.8 and 0.6: seed 2
+    under copying the last frame at every temperature, so no temperature meets the next-frame goal."""
+    record = json.loads((BENCHMARKS / "results" / "maskgit_settings_tok3e-3.json").read_text())
+    assert [tuple(x) for x in record["setup"]["settings"]] == [(8, 1.0), (8, 0.8), (8, 0.6)]
+    assert len(record["setup"]["checkpoints"]) == 3 and record["setup"]["split"] == "test"
+    seed2 = [r for r in record["results"] if r["ckpt"] == record["setup"]["checkpoints"][2]]
+    assert len(seed2) == 3 and all(r["next_frame_psnr"] < r["copy_psnr"] for r in seed2)
+    for figures in record["summary"].values():
+        assert figures["checkpoints"] == 3 and figures["vs_copy"] - figures["vs_copy_std"] < 0.5
+        assert figures["delta_psnr"] > 3.5
