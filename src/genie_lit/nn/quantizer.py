@@ -66,7 +66,7 @@ def persistent_assignment(costs: Tensor, switch_cost: float) -> Tensor:
     code from one item to the next: per sequence, the path of codes with the least total cost plus
     a penalty per change of code (Viterbi over the ``K`` codes). The penalty is ``switch_cost``
     times the sequence's mean spread of costs (each item's mean over the codes minus its best), so
-    it does not depend on the costs' scale: 0 is the plain argmin; a change of code then survives
+    it does not depend on the costs' scale. 0 is the plain argmin; above 0 a change of code survives
     only where the items after it favour the new code by more than the penalty in total.
     Returns ``b t`` indices."""
     if switch_cost < 0:
