@@ -29,9 +29,16 @@
     python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
         --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 \
         --out benchmarks/results/agents_anchored_labels.json
+    # Breakout with 5x the expert data and 8x the policy steps, unsupervised and 2.5% labelled
+    python benchmarks/agents.py --games breakout --episodes 80 --steps 500 --lam-steps 2000 \
+        --policy-steps 16000 --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 \
+        --work runs/bench_agents_breakout --out benchmarks/results/agents_breakout.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
-``--parallel 2 --threads 1`` runs the games at once, one process each.
+``--parallel 2 --threads 1`` runs the games at once, one process each. A finished fit (its folder
+holds ``done``) is reused, so a killed run resumes at its first unfinished model. ``--seed`` sets
+``seed_everything`` for every fit (the recording and the evaluation episodes stay the same), for a
+second seed of a table in another ``--work`` folder.
 """
 
 from __future__ import annotations
