@@ -144,7 +144,7 @@ def test_lam_levers_scores_every_variant_on_the_test_episodes_and_keeps_each_run
     variants = {"quickstart", "no_null_action", "decoder_window1", "balanced", "augment", "continuous",
                 "continuous_augment", "labels", "continuous_labels", "labels_each_game", "anchored_labels",
                 "anchored_labels_only", "anchored_labels_half", "anchored_labels_only_half", "oracle",
-                "labels_only", "latent_target", "deep_decoder"}
+                "labels_only", "latent_target", "deep_decoder", "persistence", "persistence3"}
     assert {r["variant"] for r in record["results"]} == variants == set(record["summary"])
     assert record["setup"]["split_scored"] == "test"
     for r in record["results"]:
