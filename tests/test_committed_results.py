@@ -455,3 +455,19 @@ def test_committed_temperature_screen_over_the_3e_3_tokenizer_backs_the_readme()
     for figures in record["summary"].values():
         assert figures["checkpoints"] == 3 and figures["vs_copy"] - figures["vs_copy_std"] < 0.5
         assert figures["delta_psnr"] > 3.5
+
+
+def test_committed_breakout_agents_back_the_readme():
+    """Breakout at 80 episodes and 16,000 policy steps as the README states it: the few-label LAM
+    policy (2 labelled episodes training the encoder) at the expert's normalised score with returns
+    of its own, the oracle and the unsupervised LAM policy near random."""
+    record = json.loads((BENCHMARKS / "results" / "agents_breakout.json").read_text())
+    setup = record["setup"]
+    assert (setup["episodes"], setup["policy_steps"], setup["lam_steps"], setup["anchor_labels"]) == (80, 16000, 2000, True)
+    rows = {(r["agent"], r["shots"]): r for r in record["results"]}
+    anchored = rows["LAM policy, labelled_fraction 0.025, labels anchored", 200]
+    expert = rows["expert", None]
+    assert anchored["labelled_episodes"] == [2, 79] and anchored["normalised"] > 0.95
+    assert sum(a == e for a, e in zip(anchored["returns"], expert["returns"])) == 1
+    assert rows["oracle", None]["normalised"] < 0.1
+    assert all(rows["LAM policy, labelled_fraction 0.0", n]["normalised"] < 0 for n in (50, 200, 1000))
