@@ -340,9 +340,9 @@ def test_maskgit_settings_scores_each_setting_over_every_checkpoint(world_ckpt, 
     module = _module("maskgit_settings", monkeypatch)
     out = tmp_path / "maskgit.json"
     record = module.main(["--ckpt", str(world_ckpt), str(world_ckpt), "--data", str(video_dir), "--clips", "2",
-                          "--split", "val", "--threads", "1", "--settings", "2@1.0", "2@0.5", "--out", str(out)])
+                          "--split", "val", "--threads", "1", "--settings", "1@1.0", "1@0.5", "--out", str(out)])
     assert json.loads(out.read_text())["summary"] == json.loads(json.dumps(record["summary"]))
-    assert set(record["summary"]) == {"2@1", "2@0.5"} and len(record["results"]) == 4
+    assert set(record["summary"]) == {"1@1", "1@0.5"} and len(record["results"]) == 4
     for figures in record["summary"].values():
         assert figures["checkpoints"] == 2 and figures["vs_copy_std"] == pytest.approx(0, abs=1e-9)
         assert figures["vs_copy"] == pytest.approx(figures["next_frame_psnr"] - figures["copy_psnr"])
