@@ -210,11 +210,17 @@ def lam_section(variant: str, quick: bool) -> dict:
     return {**section, "init_args": init}
 
 
+def run_record(variant: str, seed: int, data: str, steps: int, quick: bool, bf16: bool, work: str) -> Path:
+    """Where a run's record is kept: keyed by the recording, the precision, the default config's values
+    and the variant's own options (its overrides and batch share), so an edited variant is another run."""
+    key = run_key(data, (COTRAIN,), bf16, quick, VARIANTS[variant], LABELLED_SHARE.get(variant))
+    return Path(work) / f"{variant}_seed{seed}_{steps}_{key}.json"
+
+
 def train_and_score(variant: str, seed: int, data: str, steps: int, quick: bool, threads: int, bf16: bool,
                     work: str) -> dict:
     """One run's record, read from ``work`` when that run finished before (a killed screen resumes)."""
-    key = run_key(data, (COTRAIN,), bf16, quick)
-    done = Path(work) / f"{variant}_seed{seed}_{steps}_{key}.json"
+    done = run_record(variant, seed, data, steps, quick, bf16, work)
     if done.exists():
         return json.loads(done.read_text())
     record = train_once(variant, seed, data, steps, quick, threads, bf16)

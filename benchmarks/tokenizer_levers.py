@@ -52,7 +52,8 @@ def run_once(variant: str, seed: int, data: str, steps: int, clips: int, threads
     """Train one variant and score it; the record is read back from ``work`` when it finished before."""
     from genie_lit.quickstart.pipeline import fit_args, packaged_config
 
-    key = run_key(data, tuple(packaged_config(*c) for c in CONFIGS), quick, clips)
+    # another recording, default config value, setting or variant override is another run
+    key = run_key(data, tuple(packaged_config(*c) for c in CONFIGS), quick, clips, VARIANTS[variant])
     root = Path(work) / f"{variant}_seed{seed}_{steps}_{key}"
     done = root / "record.json"
     if done.exists():

@@ -47,7 +47,6 @@ def test_a_quick_run_never_overwrites_a_committed_result(tmp_path, monkeypatch):
     assert quick_out(str(tmp_path / "x.json"), quick=True) == tmp_path / "x.json"
 
 
-
 def test_a_screen_run_is_keyed_by_its_recording_settings_and_config_values(tmp_path, monkeypatch):
     """A screen's cached run is read back only for the same recording, settings and default config
     values: a changed learning rate, flag or recording is another run; a reworded comment is not."""
@@ -63,6 +62,23 @@ def test_a_screen_run_is_keyed_by_its_recording_settings_and_config_values(tmp_p
     changed = run_key(tmp_path / "data", (config,), True, 32)
     assert len({key, changed, run_key(tmp_path / "data", (config,), False, 32),
                 run_key(tmp_path / "other", (config,), True, 32)}) == 4
+
+
+def test_an_edited_lam_lever_is_another_run(tmp_path, monkeypatch):
+    """The LAM screen keeps a run under a key of the variant's own options too: editing a variant's
+    overrides (or its labelled share) never reads back the run of its old options."""
+    levers = _lam_levers(monkeypatch)
+
+    def record():
+        return levers.run_record("persistence", 0, str(tmp_path), 10, True, False, str(tmp_path))
+
+    first = record()
+    assert record() == first
+    monkeypatch.setitem(levers.VARIANTS, "persistence", {"search": {"persistence": 2.0}})
+    edited = record()
+    monkeypatch.setitem(levers.LABELLED_SHARE, "persistence", 0.5)
+    assert len({first, edited, record()}) == 3
+
 
 def _positive(value) -> bool:
     return isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
