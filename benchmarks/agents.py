@@ -51,7 +51,7 @@ from pathlib import Path
 
 import torch
 
-from common import CONFIGS, RESULTS_DIR, command, finish, machine, print_table, quick_out, run_genie_lit
+from common import CONFIGS, RESULTS_DIR, command, finish, machine, mean_std, print_table, quick_out, run_genie_lit
 
 RESULTS = RESULTS_DIR / "agents.json"
 FRACTIONS = (0.0, 0.01, 0.025)
@@ -105,7 +105,8 @@ def labelled(data: Path, fraction: float) -> tuple[int, int]:
 
 
 def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
-    from genie_lit.agents.evaluate import evaluate_agent
+    from genie_lit.agents.action_map import ActionMap, map_path
+    from genie_lit.agents.evaluate import evaluate_agent, expert_agreement, load_policy
     from genie_lit.data.record import record_atari
 
     data = root / "data"
@@ -135,6 +136,7 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                  root / "bc_oracle", args.policy_steps, args.threads, tiny_policy, args.seed)
     common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0}
     baselines: dict = {}
+    judged = {"oracle": (load_policy(oracle, torch.device("cpu"))[0], None)}  # row key -> (policy, its map)
     for fraction, lam in lams.items():
         policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
                       "--data.lam_ckpt", str(lam)], root / f"bc_latent_{names[fraction]}", args.policy_steps,
@@ -152,8 +154,14 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                                                 f"{', labels anchored' if anchored else ''}", "shots": shots,
                          **_score(agents["policy"], baselines), "lam": metrics,
                          "labelled_episodes": counts[fraction], "anchored_labels": anchored})
+            judged[len(rows) - 1] = (load_policy(policy, torch.device("cpu"))[0], ActionMap.load(map_path(policy)))
     rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
              for name, entry in baselines.items()]
+    # on the expert's own trajectory: how often each policy's most likely (mapped) action is the expert's
+    agreement = expert_agreement({str(k): v for k, v in judged.items()}, game, args.max_steps)
+    for k, row in enumerate(rows):
+        row["expert_agreement"] = agreement.get("oracle" if row["agent"] == "oracle" else str(k))
+        row["expert_agreement_majority"] = agreement["majority"]
     return rows
 
 
@@ -163,10 +171,46 @@ def _game_job(job: tuple[str, argparse.Namespace]) -> list[dict]:
     return run_game(game, args, Path(args.work) / game)
 
 
+def _pm(stats: dict | None, digits: int) -> str:
+    return "" if stats is None else f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
 def _score(entry: dict, baselines: dict) -> dict:
     low, high = baselines["random"]["mean"], baselines["expert"]["mean"]
     return {"return_mean": entry["mean"], "return_ci95": entry["ci95"], "returns": entry["returns"],
             "normalised": (entry["mean"] - low) / (high - low) if high != low else None}
+
+
+FIGURES = {"return": lambda r: r["return_mean"], "normalised": lambda r: r["normalised"],
+           "expert_agreement": lambda r: r.get("expert_agreement"),
+           "lam_nmi": lambda r: r["lam"]["nmi"] if r["lam"] else None,
+           "lam_few_shot_accuracy": lambda r: r["lam"]["few_shot_accuracy"] if r["lam"] else None}
+
+
+def combine(paths: list[str]) -> list[dict]:
+    """Rows of several runs of this script (seeds): per (game, agent, N), each figure's mean, sample
+    std and values, and the normalised score as a share of the oracle's of the same run."""
+    runs = [json.loads(Path(p).read_text())["results"] for p in paths]
+    keys = list(dict.fromkeys((r["game"], r["agent"], r["shots"]) for rows in runs for r in rows))
+    combined = []
+    for game, agent, shots in keys:
+        found = [next((r for r in rows if (r["game"], r["agent"], r["shots"]) == (game, agent, shots)), None)
+                 for rows in runs]
+        oracles = [next((r for r in rows if (r["game"], r["agent"]) == (game, "oracle")), None) for rows in runs]
+        if None in found:
+            raise ValueError(f"{game} / {agent}{f' / N={shots}' if shots else ''} is missing from "
+                             f"{', '.join(p for p, r in zip(paths, found) if r is None)}: combine runs of one table")
+        row: dict = {"game": game, "agent": agent, "shots": shots, "runs": len(found)}
+        for name, read in FIGURES.items():
+            values = [read(r) for r in found]
+            stats = mean_std(values)
+            row[name] = None if stats is None else {"mean": stats[0], "std": stats[1], "values": values}
+        shares = [r["normalised"] / o["normalised"] if o and r["normalised"] is not None and o["normalised"] else None
+                  for r, o in zip(found, oracles)]
+        stats = mean_std(shares)
+        row["of_oracle"] = None if stats is None else {"mean": stats[0], "std": stats[1], "values": shares}
+        combined.append(row)
+    return combined
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -194,8 +238,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--parallel", type=int, default=1, help="games at once, one process each")
     parser.add_argument("--work", default="runs/bench_agents", help="folder for data, checkpoints and logs")
     parser.add_argument("--quick", action="store_true", help="tiny models and data: the smoke test")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="instead of running: combine these results of one table (e.g. two --seed runs) into "
+                             "each figure's mean and std, and write them to --out")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
+    if args.combine:
+        record = {"command": command("agents.py", argv), "machine": machine(1), "sources": args.combine,
+                  "results": combine(args.combine)}
+        print_table(["game", "agent", "N", "runs", "return", "normalised", "of the oracle's", "agrees with expert"],
+                    [[r["game"], r["agent"], r["shots"] or "", r["runs"], _pm(r["return"], 2), _pm(r["normalised"], 2),
+                      _pm(r["of_oracle"], 2), _pm(r["expert_agreement"], 3)] for r in record["results"]])
+        finish(record, Path(args.out))
+        return record
     args.out = quick_out(args.out, args.quick)
     if args.quick:
         args.games, args.episodes, args.steps, args.lam_steps, args.policy_steps = "pong", 3, 40, 2, 2
@@ -213,9 +268,11 @@ def main(argv: list[str] | None = None) -> dict:
         per_game = [run_game(game, args, Path(args.work) / game) for game, _ in jobs]
     record["results"] = [row for rows in per_game for row in rows]
     record["seconds"] = time.perf_counter() - start
-    print_table(["game", "agent", "N", "return ± 95% CI", "normalised", "LAM NMI", "LAM 200-shot acc."],
+    print_table(["game", "agent", "N", "return ± 95% CI", "normalised", "agrees with expert", "LAM NMI",
+                 "LAM 200-shot acc."],
                 [[r["game"], r["agent"], r["shots"] or "", f"{r['return_mean']:.2f} ± {r['return_ci95']:.2f}",
                   "" if r["normalised"] is None else f"{r['normalised']:.2f}",
+                  "" if r["expert_agreement"] is None else f"{r['expert_agreement']:.3f}",
                   f"{r['lam']['nmi']:.3f}" if r["lam"] else "",
                   f"{r['lam']['few_shot_accuracy']:.3f}" if r["lam"] else ""]
                  for r in record["results"]])

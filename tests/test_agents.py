@@ -105,6 +105,32 @@ def test_the_policy_learns_an_action_that_the_frames_show():
     assert policy(frames).shape == (32, 4)
 
 
+def _constant_policy(action: int, num_actions: int) -> BehaviourCloning:
+    policy = BehaviourCloning(num_actions=num_actions, width=4, hidden=8).eval()
+    with torch.no_grad():
+        last = policy.net[-1]
+        last.weight.zero_()
+        last.bias.fill_(-10.0)
+        last.bias[action] = 10.0
+    return policy
+
+
+def test_expert_agreement_counts_the_policies_that_act_as_the_expert_on_its_own_trajectory():
+    """A constant policy agrees with the expert on exactly the share of decisions where the expert
+    takes that action: over every action the shares sum to 1 and the largest is the majority."""
+    from genie_lit.agents.evaluate import expert_agreement
+
+    pong_actions = 6
+    policies = {f"always {a}": (_constant_policy(a, pong_actions), None) for a in range(pong_actions)}
+    # a latent policy: its one code goes through the map to the expert's most frequent action (RIGHT, 2)
+    policies["latent"] = (_constant_policy(5, 8), ActionMap({"pong": {"mapping": {5: 2}, "fallback": 0, "shots": 1}}))
+    result = expert_agreement(policies, "pong", decisions=60)
+    shares = [result[f"always {a}"] for a in range(pong_actions)]
+    assert result["decisions"] == 59 and sum(shares) == pytest.approx(1.0)  # the first is the serve's FIRE
+    assert max(shares) == pytest.approx(result["majority"]) and result["majority"] < 1.0  # the expert moves
+    assert result["latent"] == result["always 2"]
+
+
 @pytest.fixture(scope="module")
 def lam_ckpt(experts, tmp_path_factory):
     root = tmp_path_factory.mktemp("lam")

@@ -282,6 +282,31 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     search, data = checkpoint["hyper_parameters"]["search"], checkpoint["datamodule_hyper_parameters"]
     assert search["anchor_labels"] and search["unlabelled_weight"] == 0
     assert data["labelled_share"] == 0.5 and data["labelled_fraction"] == 0.9
+    # every policy and the oracle is scored on the expert's own decisions; random and expert are not
+    for row in record["results"]:
+        assert (row["expert_agreement"] is None) == (row["agent"] in ("random", "expert"))
+        assert row["expert_agreement"] is None or 0 <= row["expert_agreement"] <= 1
+    # --combine: two runs of the table (here the same one, its returns moved by 2) into mean and std
+    second = json.loads(json.dumps(record))
+    for row in second["results"]:
+        row["return_mean"] += 2.0
+    first_path, second_path = tmp_path / "a.json", tmp_path / "b.json"
+    first_path.write_text(json.dumps(record))
+    second_path.write_text(json.dumps(second))
+    module = _module("agents", monkeypatch)
+    combined = module.main(["--combine", str(first_path), str(second_path), "--out", str(tmp_path / "c.json")])
+    rows = combined["results"]
+    assert len(rows) == len(record["results"]) and all(r["runs"] == 2 for r in rows)
+    for row, source in zip(rows, record["results"]):
+        assert row["return"]["mean"] == pytest.approx(source["return_mean"] + 1.0)
+        assert row["return"]["std"] == pytest.approx(math.sqrt(2.0))
+        assert (row["normalised"] is None if source["normalised"] is None else row["normalised"]["std"] == 0.0)
+    oracle = next(r for r in rows if r["agent"] == "oracle")
+    assert oracle["of_oracle"] is None or oracle["of_oracle"]["mean"] == pytest.approx(1.0)
+    second["results"] = second["results"][:-1]  # a row missing from one run is refused, by name
+    second_path.write_text(json.dumps(second))
+    with pytest.raises(ValueError, match="expert is missing from .*b.json"):
+        module.main(["--combine", str(first_path), str(second_path), "--out", str(tmp_path / "c.json")])
 
 
 @pytest.mark.slow

@@ -94,6 +94,37 @@ def baseline_chooser(kind: str, seed: int) -> Callable[[AtariGame, list[np.ndarr
     return choose
 
 
+def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | None]], game_name: str,
+                     decisions: int = 1000, seed: int = 0, resolution: int = 64, batch: int = 256) -> dict:
+    """How often each policy's most likely action is the scripted expert's, on the expert's own
+    trajectory: the expert plays ``decisions`` decisions without random actions (epsilon 0; FIRE
+    after a lost life is not counted), and each policy (latent codes through its map) is asked for
+    its mode at every decision. Returns ``{name: share}`` and ``"majority"``, the share of the
+    expert's most frequent action (what a constant policy would reach)."""
+    decided: list[tuple[int, int]] = []
+    state: dict = {}
+
+    def expert(game: AtariGame, seen: list[np.ndarray]) -> int:
+        if "expert" not in state:
+            state["expert"] = ScriptedExpert(game, np.random.default_rng(seed), epsilon=0.0)
+        decided.append((len(seen) - 1, state["expert"]()))
+        return decided[-1][1]
+
+    frames = np.stack(play(game_name, expert, seed, decisions, resolution, keep_frames=True).frames)
+    steps, actions = (np.array(column) for column in zip(*decided))
+    result = {"decisions": len(actions), "majority": float(np.bincount(actions).max() / len(actions))}
+    for name, (policy, action_map) in policies.items():
+        device, chosen = next(policy.parameters()).device, []
+        for start in range(0, len(steps), batch):
+            stacked = torch.stack([stack_history(frames, int(t), policy.history) for t in steps[start:start + batch]])
+            with torch.no_grad():
+                chosen += policy.act(stacked.to(device), greedy=True).tolist()
+        if action_map is not None:
+            chosen = [action_map(game_name, code) for code in chosen]
+        result[name] = float(np.mean(np.array(chosen) == actions))
+    return result
+
+
 def summarise(returns: list[float]) -> dict:
     mean = float(np.mean(returns))
     half = Z95 * float(np.std(returns, ddof=1)) / math.sqrt(len(returns)) if len(returns) > 1 else float("nan")
