@@ -9,11 +9,11 @@ attention's quadratically: the table ends with the ratio T=64 / T=16 per variant
 - time: forward + backward + gradient clipping + AdamW step, warm-up steps, then the median of
   ``--repeats`` steps measured interleaved across all variants and lengths (one step of each in
   turn, round after round), so the machine's load hits them alike;
-- peak memory (CPU): each (variant, T) runs in a fresh subprocess with glibc's mmap threshold at
-  64 KiB (freed tensors go back to the OS); after one warm-up step and ``zero_grad`` it reads the
-  resident set (VmRSS), resets the high-water mark (``/proc/self/clear_refs`` = 5), runs one step
-  and reports VmHWM - VmRSS: the memory one step adds (activations, gradients, temporaries) over
-  weights and optimizer state. On CUDA: ``max_memory_allocated`` - ``memory_allocated``, in-process;
+- peak memory (CPU): each (variant, T) runs in a fresh subprocess (two at a time) with glibc's
+  mmap threshold at 64 KiB (freed tensors go back to the OS); after one warm-up step and
+  ``zero_grad`` it reads the resident set (VmRSS), resets the high-water mark
+  (``/proc/self/clear_refs`` = 5), runs one step and reports VmHWM - VmRSS: the memory one step
+  adds (activations, gradients, temporaries) over weights and optimizer state. On CUDA: ``max_memory_allocated`` - ``memory_allocated``, in-process;
 - attention FLOPs: QK^T and AV of one forward pass over all layers, 4 * (sequence length)^2 * width
   per sequence, without the causal mask's savings.
 
@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -163,8 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
     del steps
     gc.collect()
     results = []
-    for v, t in keys:
-        memory = {} if args.no_memory else memory_in_subprocess(v, t, child_argv)
+    # one fresh process per (variant, T), two at a time: each reads its own high-water mark
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        memories = list(pool.map(lambda key: {} if args.no_memory else memory_in_subprocess(*key, child_argv), keys))
+    for (v, t), memory in zip(keys, memories):
         results.append({"variant": v, "frames": t, "step": summary(times[f"{v} T={t}"]),
                         "peak_step_bytes": memory.get("peak_step_bytes"), "memory": memory,
                         "attention_gflops_forward": attention_gflops(v, t, args)})
