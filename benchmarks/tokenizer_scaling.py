@@ -13,7 +13,8 @@ attention's quadratically: the table ends with the ratio T=64 / T=16 per variant
   mmap threshold at 64 KiB (freed tensors go back to the OS); after one warm-up step and
   ``zero_grad`` it reads the resident set (VmRSS), resets the high-water mark
   (``/proc/self/clear_refs`` = 5), runs one step and reports VmHWM - VmRSS: the memory one step
-  adds (activations, gradients, temporaries) over weights and optimizer state. On CUDA: ``max_memory_allocated`` - ``memory_allocated``, in-process;
+  adds (activations, gradients, temporaries) over weights and optimizer state. On CUDA:
+  ``max_memory_allocated`` - ``memory_allocated``, in-process;
 - attention FLOPs: QK^T and AV of one forward pass over all layers, 4 * (sequence length)^2 * width
   per sequence, without the causal mask's savings.
 
