@@ -189,18 +189,20 @@ FIGURES = {"return": lambda r: r["return_mean"], "normalised": lambda r: r["norm
 
 def combine(paths: list[str]) -> list[dict]:
     """Rows of several runs of this script (seeds): per (game, agent, N), each figure's mean, sample
-    std and values, and the normalised score as a share of the oracle's of the same run."""
+    std and values over the runs that have the row (``runs``, ``sources``: a row that only some
+    runs measured is averaged over those), and the normalised score as a share of the oracle's of
+    the same run."""
     runs = [json.loads(Path(p).read_text())["results"] for p in paths]
     keys = list(dict.fromkeys((r["game"], r["agent"], r["shots"]) for rows in runs for r in rows))
     combined = []
     for game, agent, shots in keys:
-        found = [next((r for r in rows if (r["game"], r["agent"], r["shots"]) == (game, agent, shots)), None)
-                 for rows in runs]
-        oracles = [next((r for r in rows if (r["game"], r["agent"]) == (game, "oracle")), None) for rows in runs]
-        if None in found:
-            raise ValueError(f"{game} / {agent}{f' / N={shots}' if shots else ''} is missing from "
-                             f"{', '.join(p for p, r in zip(paths, found) if r is None)}: combine runs of one table")
-        row: dict = {"game": game, "agent": agent, "shots": shots, "runs": len(found)}
+        pairs = [(path, next((r for r in rows if (r["game"], r["agent"], r["shots"]) == (game, agent, shots)), None),
+                  next((r for r in rows if (r["game"], r["agent"]) == (game, "oracle")), None))
+                 for path, rows in zip(paths, runs)]
+        pairs = [pair for pair in pairs if pair[1] is not None]
+        found, oracles = [r for _, r, _ in pairs], [o for _, _, o in pairs]
+        row: dict = {"game": game, "agent": agent, "shots": shots, "runs": len(found),
+                     "sources": [path for path, _, _ in pairs]}
         for name, read in FIGURES.items():
             values = [read(r) for r in found]
             stats = mean_std(values)

@@ -303,10 +303,12 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
         assert (row["normalised"] is None if source["normalised"] is None else row["normalised"]["std"] == 0.0)
     oracle = next(r for r in rows if r["agent"] == "oracle")
     assert oracle["of_oracle"] is None or oracle["of_oracle"]["mean"] == pytest.approx(1.0)
-    second["results"] = second["results"][:-1]  # a row missing from one run is refused, by name
+    second["results"] = second["results"][:-1]  # a row that one run lacks is the other run's alone
     second_path.write_text(json.dumps(second))
-    with pytest.raises(ValueError, match="expert is missing from .*b.json"):
-        module.main(["--combine", str(first_path), str(second_path), "--out", str(tmp_path / "c.json")])
+    rows = module.main(["--combine", str(first_path), str(second_path), "--out", str(tmp_path / "c.json")])["results"]
+    assert rows[-1]["agent"] == "expert" and rows[-1]["runs"] == 1 and rows[-1]["sources"] == [str(first_path)]
+    assert rows[-1]["return"] == {"mean": record["results"][-1]["return_mean"], "std": 0.0,
+                                  "values": [record["results"][-1]["return_mean"]]}
 
 
 @pytest.mark.slow
