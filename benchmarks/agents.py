@@ -15,7 +15,11 @@
    the oracle on the true actions (``configs/agent/bc_oracle.yaml``);
 5. ``genie-lit agent evaluate`` in the real game: the unsupervised LAM policy with maps fitted on
    N = 50, 200, 1000 labelled transitions, the few-label policies at N = 200, the oracle, random
-   and the expert; mean return ± 95% CI over the same episode seeds, normalised score.
+   and the expert; mean return ± 95% CI over the same episode seeds, normalised score;
+6. each policy's agreement with the expert: on the expert's own trajectory (no random actions, at
+   most ``--max-steps`` decisions), the share of decisions where the policy's most likely action
+   (latent codes through the row's map) is the expert's, beside the share of the expert's most
+   frequent action (``expert_agreement_majority``, what a constant policy reaches).
 
     # the unsupervised LAM's table: 16 episodes of 500 decisions per game (0.01 and 0.025 label none)
     python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 2000 \
@@ -25,14 +29,23 @@
     python benchmarks/agents.py --games pong,breakout --episodes 80 --steps 100 --lam-steps 1000 \
         --policy-steps 2000 --eval-episodes 20 --parallel 2 --threads 1 --out benchmarks/results/agents_few_labels.json
     # few labels that train the LAM's encoder (--anchor-labels), on 80 Pong episodes of 500
-    # decisions, where 0.025 labels 2 of the 79 training episodes (0.01 labels 1)
+    # decisions, where 0.025 labels 2 of the 79 training episodes and 0.01 labels 1
     python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
-        --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 \
+        --eval-episodes 20 --fractions 0 0.01 0.025 --anchor-labels --threads 1 \
         --out benchmarks/results/agents_anchored_labels.json
     # Breakout with 5x the expert data and 8x the policy steps, unsupervised and 2.5% labelled
     python benchmarks/agents.py --games breakout --episodes 80 --steps 500 --lam-steps 2000 \
         --policy-steps 16000 --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 \
         --work runs/bench_agents_breakout --out benchmarks/results/agents_breakout.json
+    # a second seed of each, then both seeds of a table as mean and std (rows that one seed lacks are the other's)
+    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
+        --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 --seed 1 \
+        --work runs/bench_agents_pong_seed1 --out benchmarks/results/agents_anchored_labels_seed1.json
+    python benchmarks/agents.py --games breakout --episodes 80 --steps 500 --lam-steps 2000 \
+        --policy-steps 16000 --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 --seed 1 \
+        --work runs/bench_agents_breakout_seed1 --out benchmarks/results/agents_breakout_seed1.json
+    python benchmarks/agents.py --combine benchmarks/results/agents_anchored_labels.json \
+        benchmarks/results/agents_anchored_labels_seed1.json --out benchmarks/results/agents_anchored_labels_seeds.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
 ``--parallel 2 --threads 1`` runs the games at once, one process each. A finished fit (its folder
