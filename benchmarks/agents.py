@@ -118,8 +118,7 @@ def labelled(data: Path, fraction: float) -> tuple[int, int]:
 
 
 def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
-    from genie_lit.agents.action_map import ActionMap, map_path
-    from genie_lit.agents.evaluate import evaluate_agent, expert_agreement, load_policy
+    from genie_lit.agents.evaluate import evaluate_agent
     from genie_lit.data.record import record_atari
 
     data = root / "data"
@@ -149,7 +148,6 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                  root / "bc_oracle", args.policy_steps, args.threads, tiny_policy, args.seed)
     common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0}
     baselines: dict = {}
-    judged = {"oracle": (load_policy(oracle, torch.device("cpu"))[0], None)}  # row key -> (policy, its map)
     for fraction, lam in lams.items():
         policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
                       "--data.lam_ckpt", str(lam)], root / f"bc_latent_{names[fraction]}", args.policy_steps,
@@ -162,19 +160,18 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
             agents = report["agents"]
             if first:
                 baselines = {name: agents[name] for name in ("oracle", "random", "expert")}
+                oracle_agreement = report["expert_agreement"]
             anchored = fraction > 0 and args.anchor_labels
             rows.append({"game": game, "agent": f"LAM policy, labelled_fraction {fraction}"
                                                 f"{', labels anchored' if anchored else ''}", "shots": shots,
                          **_score(agents["policy"], baselines), "lam": metrics,
-                         "labelled_episodes": counts[fraction], "anchored_labels": anchored})
-            judged[len(rows) - 1] = (load_policy(policy, torch.device("cpu"))[0], ActionMap.load(map_path(policy)))
-    rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None}
+                         "labelled_episodes": counts[fraction], "anchored_labels": anchored,
+                         "expert_agreement": report["expert_agreement"]["policy"],
+                         "expert_agreement_majority": report["expert_agreement"]["majority"]})
+    rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None,
+              "expert_agreement": oracle_agreement["oracle"] if name == "oracle" else None,
+              "expert_agreement_majority": oracle_agreement["majority"]}
              for name, entry in baselines.items()]
-    # on the expert's own trajectory: how often each policy's most likely (mapped) action is the expert's
-    agreement = expert_agreement({str(k): v for k, v in judged.items()}, game, args.max_steps)
-    for k, row in enumerate(rows):
-        row["expert_agreement"] = agreement.get("oracle" if row["agent"] == "oracle" else str(k))
-        row["expert_agreement_majority"] = agreement["majority"]
     return rows
 
 

@@ -180,6 +180,8 @@ def test_fit_a_latent_policy_and_an_oracle_then_evaluate_them_in_the_real_game(e
     for entry in report["agents"].values():
         assert len(entry["returns"]) == 2 and np.isfinite(entry["mean"])
     assert (tmp_path / "report.mp4").stat().st_size > 0
+    agreement = report["expert_agreement"]
+    assert agreement["decisions"] == 14 and all(0 <= agreement[name] <= 1 for name in ("policy", "oracle", "majority"))
     stored = ActionMap.load(str(policy) + ".action_map.json")
     assert stored.games["pong"]["shots"] == 30 and all(0 <= a < 6 for a in stored.games["pong"]["mapping"].values())
 

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Atari game. Its latent actions are mapped to real actions by a map fitted on --shots labelled transitions "
         "of its training episodes (stored beside the checkpoint as <ckpt>.action_map.json). Reports mean return "
         "± 95%% CI for the policy, the oracle (--oracle), a random policy and the scripted expert, and the "
-        "normalised score (return - random) / (expert - random).",
+        "normalised score (return - random) / (expert - random), and how often the policy's most likely action "
+        "is the expert's on the expert's own trajectory (Pong, Breakout).",
         epilog="example: genie-lit agent evaluate --policy runs/bc_latent/checkpoints/last.ckpt --game pong "
         "--episodes 20 --oracle runs/bc_oracle/checkpoints/last.ckpt",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -74,5 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     for name, entry in results["agents"].items():
         norm = entry.get("normalised")
         print(f"{name:<8} {entry['mean']:>9.2f} ± {entry['ci95']:<6.2f} {'' if norm is None else f'{norm:>11.2f}'}")
+    agreement = results.get("expert_agreement")
+    if agreement:
+        shares = ", ".join(f"{name} {agreement[name]:.3f}" for name in ("policy", "oracle") if name in agreement)
+        print(f"agrees with the expert on its own {agreement['decisions']} decisions: {shares} "
+              f"(its most frequent action: {agreement['majority']:.3f})")
     print(f"report: {out}; video: {results.get('video')}")
     return 0

@@ -23,7 +23,8 @@ import torch
 from genie_lit.agents.action_map import DEFAULT_SHOTS, ActionMap, fit_game_map, map_path
 from genie_lit.agents.expert_data import load_episode, stack_history
 from genie_lit.agents.policy import BehaviourCloning
-from genie_lit.data.atari import AtariGame, HeldRandomPolicy, ScriptedExpert, movement_actions, resolve_game
+from genie_lit.data.atari import (EXPERT_GAMES, AtariGame, HeldRandomPolicy, ScriptedExpert, movement_actions,
+                                  resolve_game)
 from genie_lit.data.index import scan_folder, split_files
 from genie_lit.models.checkpoints import build_from_checkpoint, read_checkpoint
 
@@ -166,7 +167,9 @@ def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_s
                    oracle_ckpt: str | Path | None = None, shots: int = DEFAULT_SHOTS, data_dir: str | None = None,
                    video: str | Path | None = None, device: str | torch.device = "cpu",
                    baselines: bool = True) -> dict:
-    """Returns of the policy (and oracle, random, expert) over ``episodes`` seeded episodes of ``game``."""
+    """Returns of the policy (and oracle, random, expert) over ``episodes`` seeded episodes of ``game``;
+    in a game the scripted expert plays, also the policy's (and oracle's) :func:`expert_agreement`
+    over ``max_steps`` decisions."""
     game = resolve_game(game)
     device = torch.device(device)
     policy, data = load_policy(policy_ckpt, device)
@@ -206,4 +209,7 @@ def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_s
         low, high = results["agents"]["random"]["mean"], results["agents"]["expert"]["mean"]
         for entry in results["agents"].values():
             entry["normalised"] = (entry["mean"] - low) / (high - low) if high != low else None
+    if game in EXPERT_GAMES:
+        judged = {"policy": (policy, action_map), **({"oracle": (oracle, None)} if oracle_ckpt is not None else {})}
+        results["expert_agreement"] = expert_agreement(judged, game, max_steps, seed, resolution)
     return results
