@@ -19,7 +19,8 @@
 6. each policy's agreement with the expert: on the expert's own trajectory (no random actions, at
    most ``--max-steps`` decisions), the share of decisions where the policy's most likely action
    (latent codes through the row's map) is the expert's, beside the share of the expert's most
-   frequent action (``expert_agreement_majority``, what a constant policy reaches).
+   frequent action (``expert_agreement_majority``, what a constant policy reaches), and the counts
+   of (expert's action, policy's action) pairs (``expert_confusion``).
 
     # the unsupervised LAM's table: 16 episodes of 500 decisions per game (0.01 and 0.025 label none)
     python benchmarks/agents.py --games pong,breakout --episodes 16 --steps 500 --lam-steps 2000 \
@@ -167,9 +168,11 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
                          **_score(agents["policy"], baselines), "lam": metrics,
                          "labelled_episodes": counts[fraction], "anchored_labels": anchored,
                          "expert_agreement": report["expert_agreement"]["policy"],
+                         "expert_confusion": report["expert_agreement"]["confusion"]["policy"],
                          "expert_agreement_majority": report["expert_agreement"]["majority"]})
     rows += [{"game": game, "agent": name, "shots": None, **_score(entry, baselines), "lam": None,
               "expert_agreement": oracle_agreement["oracle"] if name == "oracle" else None,
+              "expert_confusion": oracle_agreement["confusion"]["oracle"] if name == "oracle" else None,
               "expert_agreement_majority": oracle_agreement["majority"]}
              for name, entry in baselines.items()]
     return rows

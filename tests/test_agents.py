@@ -129,6 +129,10 @@ def test_expert_agreement_counts_the_policies_that_act_as_the_expert_on_its_own_
     assert result["decisions"] == 59 and sum(shares) == pytest.approx(1.0)  # the first is the serve's FIRE
     assert max(shares) == pytest.approx(result["majority"]) and result["majority"] < 1.0  # the expert moves
     assert result["latent"] == result["always 2"]
+    # the confusion counts: the expert's action by row, the policy's by column
+    constant = np.array(result["confusion"]["always 3"])
+    assert constant.shape == (pong_actions, pong_actions) and constant.sum() == 59 and constant[:, 3].sum() == 59
+    assert constant[3, 3] / 59 == pytest.approx(result["always 3"])
 
 
 @pytest.fixture(scope="module")

@@ -100,8 +100,9 @@ def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | Non
     """How often each policy's most likely action is the scripted expert's, on the expert's own
     trajectory: the expert plays ``decisions`` decisions without random actions (epsilon 0; FIRE
     after a lost life is not counted), and each policy (latent codes through its map) is asked for
-    its mode at every decision. Returns ``{name: share}`` and ``"majority"``, the share of the
-    expert's most frequent action (what a constant policy would reach)."""
+    its mode at every decision. Returns ``{name: share}``, ``"majority"``, the share of the
+    expert's most frequent action (what a constant policy would reach), and ``"confusion"``:
+    ``{name: counts}`` with ``counts[expert's action][policy's action]`` over the game's actions."""
     decided: list[tuple[int, int]] = []
     state: dict = {}
 
@@ -113,7 +114,8 @@ def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | Non
 
     frames = np.stack(play(game_name, expert, seed, decisions, resolution, keep_frames=True).frames)
     steps, actions = (np.array(column) for column in zip(*decided))
-    result = {"decisions": len(actions), "majority": float(np.bincount(actions).max() / len(actions))}
+    result = {"decisions": len(actions), "majority": float(np.bincount(actions).max() / len(actions)), "confusion": {}}
+    count = len(state["expert"].game.actions)
     for name, (policy, action_map) in policies.items():
         device, chosen = next(policy.parameters()).device, []
         for start in range(0, len(steps), batch):
@@ -122,7 +124,12 @@ def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | Non
                 chosen += policy.act(stacked.to(device), greedy=True).tolist()
         if action_map is not None:
             chosen = [action_map(game_name, code) for code in chosen]
-        result[name] = float(np.mean(np.array(chosen) == actions))
+        chosen = np.array(chosen)
+        chosen[chosen >= count] = 0  # as in play: an oracle's output beyond the game's actions is NOOP
+        result[name] = float(np.mean(chosen == actions))
+        confusion = np.zeros((count, count), dtype=np.int64)
+        np.add.at(confusion, (actions, chosen), 1)
+        result["confusion"][name] = confusion.tolist()
     return result
 
 
