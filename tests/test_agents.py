@@ -133,6 +133,9 @@ def test_expert_agreement_counts_the_policies_that_act_as_the_expert_on_its_own_
     constant = np.array(result["confusion"]["always 3"])
     assert constant.shape == (pong_actions, pong_actions) and constant.sum() == 59 and constant[:, 3].sum() == 59
     assert constant[3, 3] / 59 == pytest.approx(result["always 3"])
+    # one decision, the serve's FIRE: nothing to compare, said as such
+    assert expert_agreement(policies, "pong", decisions=1) == {"decisions": 0, "majority": None, "confusion": {},
+                                                               **{name: None for name in policies}}
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         norm = entry.get("normalised")
         print(f"{name:<8} {entry['mean']:>9.2f} ± {entry['ci95']:<6.2f} {'' if norm is None else f'{norm:>11.2f}'}")
     agreement = results.get("expert_agreement")
-    if agreement:
+    if agreement and agreement["decisions"]:
         shares = ", ".join(f"{name} {agreement[name]:.3f}" for name in ("policy", "oracle") if name in agreement)
         print(f"agrees with the expert on its own {agreement['decisions']} decisions: {shares} "
               f"(its most frequent action: {agreement['majority']:.3f})")

@@ -113,6 +113,8 @@ def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | Non
         return decided[-1][1]
 
     frames = np.stack(play(game_name, expert, seed, decisions, resolution, keep_frames=True).frames)
+    if not decided:  # every decision was a serve's FIRE
+        return {"decisions": 0, "majority": None, "confusion": {}, **{name: None for name in policies}}
     steps, actions = (np.array(column) for column in zip(*decided))
     result = {"decisions": len(actions), "majority": float(np.bincount(actions).max() / len(actions)), "confusion": {}}
     count = len(state["expert"].game.actions)
