@@ -424,6 +424,29 @@ def test_committed_anchored_label_agents_back_the_readme():
     assert anchored["normalised"] == pytest.approx(0.74, abs=0.005) and oracle["normalised"] == pytest.approx(0.84, abs=0.005)
     assert anchored["normalised"] >= 0.8 * oracle["normalised"] and unsupervised["normalised"] < 0.1
     assert anchored["lam"]["nmi"] == pytest.approx(0.791, abs=0.0005)
+    one = rows[("LAM policy, labelled_fraction 0.01, labels anchored", 200)]
+    assert one["labelled_episodes"] == [1, 79] and one["normalised"] == pytest.approx(0.55, abs=0.005)
+    assert one["expert_agreement"] == pytest.approx(0.868, abs=0.0005)
+    assert oracle["expert_agreement"] == pytest.approx(0.938, abs=0.0005)
+
+
+def test_committed_second_pong_seed_backs_the_readme():
+    """Seed 1 of the anchored Pong table: the few-label LAM policy holds (0.80), the oracle does not
+    (0.12), and the combined table is the mean and std of the two seeds' rows."""
+    results = BENCHMARKS / "results"
+    seed1 = json.loads((results / "agents_anchored_labels_seed1.json").read_text())
+    assert seed1["setup"]["seed"] == 1 and seed1["setup"]["anchor_labels"]
+    rows = {(r["agent"], r["shots"]): r for r in seed1["results"]}
+    assert rows[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]["normalised"] == pytest.approx(0.80, abs=0.005)
+    assert rows[("oracle", None)]["normalised"] == pytest.approx(0.12, abs=0.005)
+    combined = {(r["agent"], r["shots"]): r for r in
+                json.loads((results / "agents_anchored_labels_seeds.json").read_text())["results"]}
+    anchored = combined[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]
+    assert anchored["runs"] == 2 and anchored["normalised"]["mean"] == pytest.approx(0.77, abs=0.005)
+    assert anchored["normalised"]["std"] == pytest.approx(0.04, abs=0.005)
+    oracle = combined[("oracle", None)]["normalised"]
+    assert (round(oracle["mean"], 2), round(oracle["std"], 2)) == (0.48, 0.52)
+    assert combined[("LAM policy, labelled_fraction 0.01, labels anchored", 200)]["runs"] == 1
 
 
 def test_committed_persistence_screen_backs_the_readme():
