@@ -437,7 +437,8 @@ def test_committed_second_pong_seed_backs_the_readme():
     seed1 = json.loads((results / "agents_anchored_labels_seed1.json").read_text())
     assert seed1["setup"]["seed"] == 1 and seed1["setup"]["anchor_labels"]
     rows = {(r["agent"], r["shots"]): r for r in seed1["results"]}
-    assert rows[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]["normalised"] == pytest.approx(0.80, abs=0.005)
+    anchored = rows[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]
+    assert anchored["normalised"] == pytest.approx(0.80, abs=0.005)
     assert rows[("oracle", None)]["normalised"] == pytest.approx(0.12, abs=0.005)
     combined = {(r["agent"], r["shots"]): r for r in
                 json.loads((results / "agents_anchored_labels_seeds.json").read_text())["results"]}
