@@ -286,10 +286,14 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     for row in record["results"]:
         assert (row["expert_agreement"] is None) == (row["agent"] in ("random", "expert"))
         assert row["expert_agreement"] is None or 0 <= row["expert_agreement"] <= 1
-    # --combine: two runs of the table (here the same one, its returns moved by 2) into mean and std
+    # --combine: two runs of the table (here the same one, its returns moved by 2) into mean and std;
+    # the quick run's expert ties random, so normalised scores are set here: the oracle at 0.5 and
+    # 0.25, every other row at 0.4 and 0.2, 80% of its run's oracle in both
+    record = json.loads(json.dumps(record))
     second = json.loads(json.dumps(record))
-    for row in second["results"]:
+    for first_row, row in zip(record["results"], second["results"]):
         row["return_mean"] += 2.0
+        first_row["normalised"], row["normalised"] = (0.5, 0.25) if row["agent"] == "oracle" else (0.4, 0.2)
     first_path, second_path = tmp_path / "a.json", tmp_path / "b.json"
     first_path.write_text(json.dumps(record))
     second_path.write_text(json.dumps(second))
@@ -300,9 +304,10 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
     for row, source in zip(rows, record["results"]):
         assert row["return"]["mean"] == pytest.approx(source["return_mean"] + 1.0)
         assert row["return"]["std"] == pytest.approx(math.sqrt(2.0))
-        assert (row["normalised"] is None if source["normalised"] is None else row["normalised"]["std"] == 0.0)
-    oracle = next(r for r in rows if r["agent"] == "oracle")
-    assert oracle["of_oracle"] is None or oracle["of_oracle"]["mean"] == pytest.approx(1.0)
+        low, high = (0.25, 0.5) if row["agent"] == "oracle" else (0.2, 0.4)
+        assert row["normalised"]["values"] == [high, low]
+        assert row["normalised"]["mean"] == pytest.approx((low + high) / 2)
+        assert row["of_oracle"]["values"] == pytest.approx([1.0, 1.0] if row["agent"] == "oracle" else [0.8, 0.8])
     second["results"] = second["results"][:-1]  # a row that one run lacks is the other run's alone
     second_path.write_text(json.dumps(second))
     rows = module.main(["--combine", str(first_path), str(second_path), "--out", str(tmp_path / "c.json")])["results"]

@@ -67,6 +67,13 @@ def play(game_name: str, choose: Callable[[AtariGame, list[np.ndarray]], int], s
     return Rollout(total, steps, seen if keep_frames else [])
 
 
+def real_action(output: int, action_map: ActionMap | None, game_name: str, count: int) -> int:
+    """The game action a policy's output plays: a latent code through ``action_map``; an oracle's
+    output beyond the game's ``count`` actions (a network sized for 18) is NOOP."""
+    action = action_map(game_name, output) if action_map is not None else output
+    return action if action < count else 0
+
+
 def policy_chooser(policy: BehaviourCloning, game_name: str, action_map: ActionMap | None, seed: int,
                    greedy: bool = False) -> Callable[[AtariGame, list[np.ndarray]], int]:
     """Decisions of ``policy`` from the last frames; latent codes go through ``action_map``."""
@@ -76,8 +83,7 @@ def policy_chooser(policy: BehaviourCloning, game_name: str, action_map: ActionM
     def choose(game: AtariGame, seen: list[np.ndarray]) -> int:
         frames = stack_history(np.stack(seen[-policy.history:]), min(len(seen), policy.history) - 1, policy.history)
         code = int(policy.act(frames[None].to(device), greedy=greedy, generator=generator)[0])
-        action = action_map(game_name, code) if action_map is not None else code
-        return action if action < len(game.actions) else 0  # an oracle's unused output: NOOP
+        return real_action(code, action_map, game_name, len(game.actions))
 
     return choose
 
@@ -124,10 +130,7 @@ def expert_agreement(policies: dict[str, tuple[BehaviourCloning, ActionMap | Non
             stacked = torch.stack([stack_history(frames, int(t), policy.history) for t in steps[start:start + batch]])
             with torch.no_grad():
                 chosen += policy.act(stacked.to(device), greedy=True).tolist()
-        if action_map is not None:
-            chosen = [action_map(game_name, code) for code in chosen]
-        chosen = np.array(chosen)
-        chosen[chosen >= count] = 0  # as in play: an oracle's output beyond the game's actions is NOOP
+        chosen = np.array([real_action(output, action_map, game_name, count) for output in chosen])
         result[name] = float(np.mean(chosen == actions))
         confusion = np.zeros((count, count), dtype=np.int64)
         np.add.at(confusion, (actions, chosen), 1)
