@@ -47,6 +47,11 @@
         --work runs/bench_agents_breakout_seed1 --out benchmarks/results/agents_breakout_seed1.json
     python benchmarks/agents.py --combine benchmarks/results/agents_anchored_labels.json \
         benchmarks/results/agents_anchored_labels_seed1.json --out benchmarks/results/agents_anchored_labels_seeds.json
+    # the same models played greedily (their most likely action, a random one with probability 0.05):
+    # the fits are reused from --work, only the evaluation runs again
+    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
+        --eval-episodes 20 --fractions 0 0.01 0.025 --anchor-labels --threads 1 --greedy --epsilon 0.05 \
+        --work runs/bench_agents --out benchmarks/results/agents_anchored_labels_greedy.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
 ``--parallel 2 --threads 1`` runs the games at once, one process each. A finished fit (its folder
@@ -147,7 +152,8 @@ def run_game(game: str, args: argparse.Namespace, root: Path) -> list[dict]:
     oracle = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--config",
                   str(CONFIGS / "agent" / "bc_oracle.yaml"), "--data.data_dir", str(data)],
                  root / "bc_oracle", args.policy_steps, args.threads, tiny_policy, args.seed)
-    common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0}
+    common = {"episodes": args.eval_episodes, "max_steps": args.max_steps, "seed": 0, "greedy": args.greedy,
+              "epsilon": args.epsilon}
     baselines: dict = {}
     for fraction, lam in lams.items():
         policy = fit(["--config", str(CONFIGS / "agent" / "bc_latent.yaml"), "--data.data_dir", str(data),
@@ -246,6 +252,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--policy-steps", type=int, default=2000)
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=1000, help="decisions per evaluation episode")
+    parser.add_argument("--greedy", action="store_true",
+                        help="policies play their most likely action (agent evaluate --greedy) instead of drawing it")
+    parser.add_argument("--epsilon", type=float, default=0.0,
+                        help="probability of a random action at a policy's decision (agent evaluate --epsilon)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed_everything of every fit (LAMs and policies); the recording and the evaluation "
                              "episodes stay the same")

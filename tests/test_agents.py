@@ -138,6 +138,37 @@ def test_expert_agreement_counts_the_policies_that_act_as_the_expert_on_its_own_
                                                                **{name: None for name in policies}}
 
 
+def test_a_greedy_policy_plays_its_most_likely_action_and_epsilon_a_random_one():
+    from types import SimpleNamespace
+
+    from genie_lit.agents.evaluate import policy_chooser
+
+    policy = _constant_policy(2, 6)
+    with torch.no_grad():  # a soft policy: its mode is action 2, drawn with probability e / (e + 5) = 0.35
+        policy.net[-1].bias.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]))
+    game, seen = SimpleNamespace(actions=list(range(6))), [np.zeros((64, 64, 3), np.uint8)]
+
+    def decisions(greedy: bool, epsilon: float, seed: int = 0) -> np.ndarray:
+        choose = policy_chooser(policy, "pong", None, seed, greedy, epsilon)
+        return np.array([choose(game, seen) for _ in range(400)])
+
+    assert (decisions(True, 0.0) == 2).all()
+    sampled = decisions(False, 0.0)
+    assert 0.25 < (sampled == 2).mean() < 0.45 and set(sampled) == set(range(6))
+    noisy = decisions(True, 0.2)
+    assert 0.1 < (noisy != 2).mean() < 0.25  # a random action in 20% of the decisions, another than 2 in 5 of 6
+    assert (decisions(True, 0.2) == noisy).all() and (decisions(True, 0.2, seed=1) != noisy).any()  # seeded
+
+
+def test_agent_evaluate_refuses_greedy_episodes_that_would_repeat_one(tmp_path, capsys):
+    from genie_lit.cli import main
+
+    ckpt = tmp_path / "policy.ckpt"
+    ckpt.write_bytes(b"")  # refused before it is read
+    assert main(["agent", "evaluate", "--policy", str(ckpt), "--game", "pong", "--greedy", "--episodes", "3"]) == 1
+    assert "--epsilon 0.05" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def lam_ckpt(experts, tmp_path_factory):
     root = tmp_path_factory.mktemp("lam")
@@ -191,6 +222,12 @@ def test_fit_a_latent_policy_and_an_oracle_then_evaluate_them_in_the_real_game(e
     assert agreement["decisions"] == 14 and all(0 <= agreement[name] <= 1 for name in ("policy", "oracle", "majority"))
     stored = ActionMap.load(str(policy) + ".action_map.json")
     assert stored.games["pong"]["shots"] == 30 and all(0 <= a < 6 for a in stored.games["pong"]["mapping"].values())
+    greedy = tmp_path / "greedy.json"
+    assert main(["agent", "evaluate", "--policy", str(policy), "--oracle", str(oracle), "--game", "pong", "--greedy",
+                 "--epsilon", "0.1", "--episodes", "2", "--max-steps", "15", "--shots", "30", "--no-baselines",
+                 "--out", str(greedy), "--quiet"]) == 0
+    report = json.loads(greedy.read_text())
+    assert report["greedy"] and report["epsilon"] == 0.1 and set(report["agents"]) == {"policy", "oracle"}
 
 
 def test_agent_evaluate_names_a_missing_checkpoint(tmp_path, capsys):

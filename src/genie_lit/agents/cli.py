@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--shots", type=int, default=200, help="labelled transitions for the latent -> real action map")
     ev.add_argument("--data", default=None, help="expert recording for the map (default: the policy's training data)")
     ev.add_argument("--seed", type=int, default=0, help="first episode seed")
+    ev.add_argument("--greedy", action="store_true",
+                    help="the policy and the oracle take their most likely action at each decision instead of "
+                         "drawing one from their distribution (with more than one episode, needs --epsilon)")
+    ev.add_argument("--epsilon", type=float, default=0.0,
+                    help="probability that a policy's decision is a uniformly random game action instead (0.05: the "
+                         "evaluation of Mnih et al. 2015; the emulator is deterministic, so a greedy policy needs it "
+                         "to play different episodes)")
     ev.add_argument("--no-baselines", action="store_true", help="skip the random and expert policies")
     ev.add_argument("--video", default=None, help="mp4 of the policy's first episode (default: beside --out)")
     ev.add_argument("--out", default=None, help="JSON report (default: <policy>.<game>.agent.json)")
@@ -56,6 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     ev = args.subparser
     if args.episodes < 1 or args.max_steps < 1 or args.shots < 1:
         ev.error("--episodes, --max-steps and --shots must be >= 1")
+    if not 0 <= args.epsilon <= 1:
+        ev.error(f"--epsilon is a probability in [0, 1], got {args.epsilon}")
     if not Path(args.policy).is_file():
         raise CommandError(f"policy checkpoint {args.policy} does not exist; train one with "
                            "genie-lit fit --config configs/agent/bc_latent.yaml")
@@ -66,11 +75,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         results = evaluate_agent(args.policy, args.game, args.episodes, args.max_steps, args.seed, args.oracle,
                                  args.shots, args.data, video, resolve_device(args.device),
-                                 baselines=not args.no_baselines)
+                                 baselines=not args.no_baselines, greedy=args.greedy, epsilon=args.epsilon)
     except (ValueError, KeyError) as err:
         raise CommandError(str(err)) from err
     out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"{results['game']}: {args.episodes} episodes of at most {args.max_steps} decisions")
+    mode = "their most likely action" if args.greedy else "actions drawn from their distribution"
+    noise = f", a random one with probability {args.epsilon:g}" if args.epsilon else ""
+    print(f"{results['game']}: {args.episodes} episodes of at most {args.max_steps} decisions; policies play {mode}{noise}")
     print(f"{'agent':<8} {'return':>18} {'normalised':>11}")
     for name, entry in results["agents"].items():
         norm = entry.get("normalised")

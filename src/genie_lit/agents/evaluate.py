@@ -7,6 +7,11 @@ The game runs as the recorder records it (frame skip 4, no sticky actions, FIRE 
 after a lost life, frames resized to the policy's resolution with the same area filter), so the
 policy sees what it saw in its demonstrations. An episode ends at game over or after ``max_steps``
 decisions.
+
+By default a policy draws each action from its distribution. With ``greedy`` it takes its most
+likely action, and with probability ``epsilon`` a uniformly random one of the game's actions
+instead (the evaluation of Mnih et al., 2015, which used 0.05): the emulator is deterministic (no
+sticky actions), so without that a greedy policy would play the same episode from every seed.
 """
 
 from __future__ import annotations
@@ -75,12 +80,16 @@ def real_action(output: int, action_map: ActionMap | None, game_name: str, count
 
 
 def policy_chooser(policy: BehaviourCloning, game_name: str, action_map: ActionMap | None, seed: int,
-                   greedy: bool = False) -> Callable[[AtariGame, list[np.ndarray]], int]:
-    """Decisions of ``policy`` from the last frames; latent codes go through ``action_map``."""
+                   greedy: bool = False, epsilon: float = 0.0) -> Callable[[AtariGame, list[np.ndarray]], int]:
+    """Decisions of ``policy`` from the last frames; latent codes go through ``action_map``. With
+    probability ``epsilon`` a decision is a uniformly random game action instead (seeded by ``seed``)."""
     generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng([seed, 0xE95])
     device = next(policy.parameters()).device
 
     def choose(game: AtariGame, seen: list[np.ndarray]) -> int:
+        if epsilon > 0 and rng.random() < epsilon:
+            return int(rng.integers(len(game.actions)))
         frames = stack_history(np.stack(seen[-policy.history:]), min(len(seen), policy.history) - 1, policy.history)
         code = int(policy.act(frames[None].to(device), greedy=greedy, generator=generator)[0])
         return real_action(code, action_map, game_name, len(game.actions))
@@ -178,10 +187,17 @@ def fit_map(data: dict, game: str, shots: int, seed: int, data_dir: str | None =
 def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_steps: int = 1000, seed: int = 0,
                    oracle_ckpt: str | Path | None = None, shots: int = DEFAULT_SHOTS, data_dir: str | None = None,
                    video: str | Path | None = None, device: str | torch.device = "cpu",
-                   baselines: bool = True) -> dict:
+                   baselines: bool = True, greedy: bool = False, epsilon: float = 0.0) -> dict:
     """Returns of the policy (and oracle, random, expert) over ``episodes`` seeded episodes of ``game``;
     in a game the scripted expert plays, also the policy's (and oracle's) :func:`expert_agreement`
-    over ``max_steps`` decisions."""
+    over ``max_steps`` decisions. ``greedy``: the policies take their most likely action instead of
+    drawing one, and a random one with probability ``epsilon``."""
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"epsilon is a probability, got {epsilon}")
+    if greedy and epsilon == 0 and episodes > 1:
+        raise ValueError(f"a greedy policy in the deterministic emulator plays the same episode from every seed, so "
+                         f"{episodes} episodes would repeat one: add random actions (--epsilon 0.05, as Mnih et al. "
+                         "2015 evaluated) or play one episode")
     game = resolve_game(game)
     device = torch.device(device)
     policy, data = load_policy(policy_ckpt, device)
@@ -195,14 +211,15 @@ def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_s
             action_map.games[game] = fit_map(data, game, shots, seed, data_dir)
             action_map.save(map_file)
     agents: dict[str, Callable[[int], Callable]] = {
-        "policy": lambda s: policy_chooser(policy, game, action_map, s)}
+        "policy": lambda s: policy_chooser(policy, game, action_map, s, greedy, epsilon)}
     if oracle_ckpt is not None:
         oracle, _ = load_policy(oracle_ckpt, device)
-        agents["oracle"] = lambda s: policy_chooser(oracle, game, None, s)
+        agents["oracle"] = lambda s: policy_chooser(oracle, game, None, s, greedy, epsilon)
     if baselines:
         agents["random"] = lambda s: baseline_chooser("random", s)
         agents["expert"] = lambda s: baseline_chooser("expert", s)
     results: dict = {"game": game, "episodes": episodes, "max_steps": max_steps, "seed": seed, "shots": shots,
+                     "greedy": greedy, "epsilon": epsilon,
                      "policy": str(policy_ckpt), "labels": data.get("labels", "latent"),
                      "action_map": str(map_file) if map_file else None, "agents": {}}
     for name, make in agents.items():
