@@ -55,7 +55,9 @@
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
 ``--parallel 2 --threads 1`` runs the games at once, one process each. A finished fit (its folder
-holds ``done``) is reused, so a killed run resumes at its first unfinished model. ``--seed`` sets
+holds ``done``) is reused, so a killed run resumes at its first unfinished model, from its last
+checkpoint; asked for more steps (``--policy-steps``, ``--lam-steps``), a finished fit is continued
+from its last checkpoint to them. ``--seed`` sets
 ``seed_everything`` for every fit (the recording and the evaluation episodes stay the same), for a
 second seed of a table in another ``--work`` folder.
 """
@@ -88,15 +90,23 @@ ANCHORED = ["--model.init_args.search.anchor_labels", "true", "--model.init_args
 
 
 def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: list[str], seed: int = 0) -> Path:
-    """``genie-lit fit`` into ``root`` (skipped when already done) with ``seed_everything`` ``seed``;
-    returns its last checkpoint."""
-    ckpt = root / "checkpoints" / "last.ckpt"
-    if (root / "done").exists():
-        return ckpt
+    """``genie-lit fit`` of ``steps`` steps into ``root`` with ``seed_everything`` ``seed``; returns its
+    last checkpoint. A finished fit (``root/done`` holds its steps; an empty one, from before this
+    was written, counts as ``steps``) is reused; one of fewer steps is continued from its last
+    checkpoint (``--ckpt_path last``: a constant learning rate, so the same training, longer), as is
+    a fit that was killed."""
+    ckpt, done = root / "checkpoints" / "last.ckpt", root / "done"
+    if done.exists():
+        trained = int(done.read_text().strip() or steps)
+        if trained == steps:
+            return ckpt
+        if trained > steps:
+            raise SystemExit(f"{root} holds a fit of {trained} steps, more than the {steps} asked: "
+                             "give this run another --work folder")
     run_genie_lit(["fit", *config_args, "--seed_everything", str(seed), "--trainer.default_root_dir", str(root),
                    "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(max(1, min(250, steps))),
-                   *QUIET, *extra], threads, root / "log.txt")
-    (root / "done").touch()
+                   *QUIET, *extra, *(["--ckpt_path", "last"] if ckpt.exists() else [])], threads, root / "log.txt")
+    done.write_text(f"{steps}\n")
     return ckpt
 
 

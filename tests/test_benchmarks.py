@@ -316,6 +316,30 @@ def test_agents_benchmark_runs_every_agent_of_its_table(tmp_path, monkeypatch):
                                   "values": [record["results"][-1]["return_mean"]]}
 
 
+def test_agents_benchmark_reuses_a_finished_fit_and_continues_a_shorter_one(tmp_path, monkeypatch):
+    module = _module("agents", monkeypatch)
+    calls = []
+    monkeypatch.setattr(module, "run_genie_lit", lambda args, threads, log: calls.append(args))
+    root = tmp_path / "bc"
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "done").touch()  # a folder from before done held its steps: reused as asked
+    module.fit(["--config", "c.yaml"], root, 2000, 1, [])
+    assert calls == []
+    module.fit(["--config", "c.yaml"], root, 2000, 1, [])
+    assert calls == [] and (root / "done").read_text() == ""
+    (root / "done").write_text("2000\n")
+    (root / "checkpoints" / "last.ckpt").touch()
+    module.fit(["--config", "c.yaml"], root, 8000, 1, [])  # more steps: continued from its last checkpoint
+    assert len(calls) == 1 and calls[0][-2:] == ["--ckpt_path", "last"] and "8000" in calls[0]
+    assert (root / "done").read_text().strip() == "8000"
+    with pytest.raises(SystemExit, match="another --work"):
+        module.fit(["--config", "c.yaml"], root, 2000, 1, [])
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    module.fit(["--config", "c.yaml"], fresh, 100, 1, [])  # nothing there yet: a fit from scratch
+    assert "--ckpt_path" not in calls[-1] and (fresh / "done").read_text().strip() == "100"
+
+
 @pytest.mark.slow
 def test_shards_benchmark_reports_storage_and_loader_speed(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
