@@ -340,6 +340,31 @@ def test_agents_benchmark_reuses_a_finished_fit_and_continues_a_shorter_one(tmp_
     assert "--ckpt_path" not in calls[-1] and (fresh / "done").read_text().strip() == "100"
 
 
+def test_bc_curves_reads_each_policy_fit_of_an_agents_run(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    work = tmp_path / "work"
+    fits = {"bc_oracle": "step,val/accuracy,train/loss\n249,0.40,\n260,,1.0\n499,0.70,\n749,0.85,\n"
+                         "499,0.72,\n749,0.90,\n999,0.88,\n",  # resumed from step 500: a step's later value wins
+            "bc_latent_0.0": "step,val/accuracy\n249,0.30\n499,0.50\n"}
+    for name, text in fits.items():
+        (work / "pong" / name).mkdir(parents=True)
+        (work / "pong" / name / "metrics.csv").write_text(text)
+        (work / "pong" / name / "config.yaml").write_text("seed_everything: 3\n")
+    (work / "pong" / "lam_0.0").mkdir()  # not a policy
+    (work / "pong" / "lam_0.0" / "metrics.csv").write_text("step,val/accuracy\n1,0.9\n")
+    module = _module("bc_curves", monkeypatch)
+    out = tmp_path / "curves.json"
+    record = module.main(["--work", str(work), "--out", str(out)])
+    latent, oracle = record["results"]
+    assert (latent["policy"], oracle["policy"]) == ("bc_latent_0.0", "bc_oracle") and oracle["seed"] == 3
+    assert oracle["steps"] == [249, 499, 749, 999] and oracle["val_accuracy"] == [0.40, 0.72, 0.90, 0.88]
+    assert (oracle["final"], oracle["best"], oracle["best_step"], oracle["last_step"]) == (0.88, 0.90, 750, 1000)
+    assert oracle["first_step_at_reach"] == 750 and latent["first_step_at_reach"] is None
+    assert out.with_suffix(".png").stat().st_size > 0 and json.loads(out.read_text())["results"] == record["results"]
+    with pytest.raises(SystemExit, match="no policy fit"):
+        module.main(["--work", str(tmp_path / "empty"), "--out", str(out)])
+
+
 @pytest.mark.slow
 def test_shards_benchmark_reports_storage_and_loader_speed(tmp_path, monkeypatch):
     pytest.importorskip("ale_py")
