@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "(search.anchor_labels, unlabelled_weight 0, half of each batch from the labelled "
                              "episodes) instead of through a head")
     parser.add_argument("--lam-steps", type=int, default=2000, help="as the quickstart world's LAM")
-    parser.add_argument("--policy-steps", type=int, default=2000)
+    parser.add_argument("--policy-steps", type=int, default=8000, help="as configs/agent/bc_latent.yaml")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=1000, help="decisions per evaluation episode")
     parser.add_argument("--greedy", action="store_true",
