@@ -47,11 +47,15 @@
         --work runs/bench_agents_breakout_seed1 --out benchmarks/results/agents_breakout_seed1.json
     python benchmarks/agents.py --combine benchmarks/results/agents_anchored_labels.json \
         benchmarks/results/agents_anchored_labels_seed1.json --out benchmarks/results/agents_anchored_labels_seeds.json
+    # policies of 8,000 steps (the default), seeds 0, 1, 2 (seed 0 also --fractions 0.01), combined
+    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 8000 \
+        --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 --seed 1 \
+        --work runs/bc8k_s1 --out benchmarks/results/agents_pong_bc8k_s1.json
     # the same models played greedily (their most likely action, a random one with probability 0.05):
     # the fits are reused from --work, only the evaluation runs again
-    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 2000 \
-        --eval-episodes 20 --fractions 0 0.01 0.025 --anchor-labels --threads 1 --greedy --epsilon 0.05 \
-        --work runs/bench_agents --out benchmarks/results/agents_anchored_labels_greedy.json
+    python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 8000 \
+        --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 --seed 1 --greedy --epsilon 0.05 \
+        --work runs/bc8k_s1 --out benchmarks/results/agents_pong_bc8k_s1_greedy.json
     python benchmarks/agents.py --quick                 # the smoke test (tiny models, seconds)
 
 ``--parallel 2 --threads 1`` runs the games at once, one process each. A finished fit (its folder
