@@ -543,3 +543,21 @@ def test_committed_converged_pong_policies_back_the_readme():
               json.loads((results / "bc_curves_pong.json").read_text())["results"]}
     assert round(curves[("bc_oracle", 1)][1999], 3) == 0.690 and round(curves[("bc_oracle", 1)][3999], 3) == 0.898
     assert all(round(curves[("bc_oracle", seed)][7999], 2) >= 0.89 for seed in (0, 1, 2))
+
+
+def test_committed_converged_breakout_oracle_backs_the_readme():
+    """Breakout seed 0 with its policies continued to 32,000 steps: the oracle from 0.05 to 0.66,
+    the few-label LAM policy still at the expert's level (0.95); the oracle's held-out accuracy
+    0.756 at 16,000 steps, 0.894 at 32,000."""
+    results = BENCHMARKS / "results"
+    record = json.loads((results / "agents_breakout_bc32k_s0.json").read_text())
+    assert record["setup"]["policy_steps"] == 32000 and record["setup"]["seed"] == 0
+    rows = {(r["agent"], r["shots"]): r for r in record["results"]}
+    assert round(rows[("oracle", None)]["normalised"], 2) == 0.66
+    assert round(rows[("LAM policy, labelled_fraction 0.025, labels anchored", 200)]["normalised"], 2) == 0.95
+    before = {(r["agent"], r["shots"]): r for r in json.loads((results / "agents_breakout.json").read_text())["results"]}
+    assert round(before[("oracle", None)]["normalised"], 2) == 0.05
+    curves = {(e["policy"], e["seed"]): dict(zip(e["steps"], e["val_accuracy"])) for e in
+              json.loads((results / "bc_curves_breakout.json").read_text())["results"]}
+    oracle = curves[("bc_oracle", 0)]
+    assert (round(oracle[15999], 3), round(oracle[31999], 3)) == (0.756, 0.894)
