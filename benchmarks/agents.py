@@ -47,7 +47,8 @@
         --work runs/bench_agents_breakout_seed1 --out benchmarks/results/agents_breakout_seed1.json
     python benchmarks/agents.py --combine benchmarks/results/agents_anchored_labels.json \
         benchmarks/results/agents_anchored_labels_seed1.json --out benchmarks/results/agents_anchored_labels_seeds.json
-    # policies of 8,000 steps (the default), seeds 0, 1, 2 (seed 0 also --fractions 0.01), combined
+    # policies of 8,000 steps (the default): seed 1 here, seeds 0 and 2 alike (seed 0 with --fractions
+    # 0 0.01 0.025, each in its own --work), then --combine of the three
     python benchmarks/agents.py --games pong --episodes 80 --steps 500 --lam-steps 1000 --policy-steps 8000 \
         --eval-episodes 20 --fractions 0 0.025 --anchor-labels --threads 1 --seed 1 \
         --work runs/bc8k_s1 --out benchmarks/results/agents_pong_bc8k_s1.json

@@ -14,24 +14,14 @@ logged twice keeps its later value.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import yaml
 from common import RESULTS_DIR, command, finish, machine, print_table
 
+from genie_lit.curves import plot_overlay, read_curves
+
 RESULTS = RESULTS_DIR / "bc_curves.json"
-
-
-def curve(metrics: Path) -> tuple[list[int], list[float]]:
-    """``(steps, accuracies)`` of the validations logged in ``metrics``."""
-    by_step: dict[int, float] = {}
-    with metrics.open() as rows:
-        for row in csv.DictReader(rows):
-            if row.get("val/accuracy"):
-                by_step[int(row["step"])] = float(row["val/accuracy"])
-    steps = sorted(by_step)
-    return steps, [by_step[s] for s in steps]
 
 
 def collect(work: list[str], reach: float) -> list[dict]:
@@ -39,39 +29,21 @@ def collect(work: list[str], reach: float) -> list[dict]:
     entries = []
     for folder in map(Path, work):
         for metrics in sorted(folder.glob("*/bc_*/metrics.csv")):
-            steps, accuracy = curve(metrics)
-            if not steps:
+            points = dict(read_curves(metrics).get("val/accuracy", []))  # a step logged twice keeps its later value
+            if not points:
                 continue
+            steps = sorted(points)
+            accuracy = [points[s] for s in steps]
             config = metrics.parent / "config.yaml"
             seed = yaml.safe_load(config.read_text()).get("seed_everything") if config.exists() else None
             best = max(range(len(accuracy)), key=accuracy.__getitem__)
             entries.append({
                 "work": str(folder), "game": metrics.parent.parent.name, "policy": metrics.parent.name, "seed": seed,
-                "steps": steps, "val_accuracy": accuracy, "final": accuracy[-1], "last_step": steps[-1] + 1,
-                "best": accuracy[best], "best_step": steps[best] + 1, "reach": reach,
-                "first_step_at_reach": next((s + 1 for s, a in zip(steps, accuracy) if a >= reach), None)})
+                "steps": [int(s) for s in steps], "val_accuracy": accuracy, "final": accuracy[-1],
+                "last_step": int(steps[-1]) + 1, "best": accuracy[best], "best_step": int(steps[best]) + 1,
+                "reach": reach,
+                "first_step_at_reach": next((int(s) + 1 for s, a in zip(steps, accuracy) if a >= reach), None)})
     return entries
-
-
-def plot(entries: list[dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    games = sorted({e["game"] for e in entries})
-    fig, axes = plt.subplots(1, len(games), figsize=(6 * len(games), 4), squeeze=False)
-    kinds = sorted({e["policy"] for e in entries})
-    colours = {kind: plt.get_cmap("tab10")(i % 10) for i, kind in enumerate(kinds)}
-    for ax, game in zip(axes[0], games):
-        for e in (e for e in entries if e["game"] == game):
-            ax.plot(e["steps"], e["val_accuracy"], color=colours[e["policy"]], alpha=0.8,
-                    label=f"{e['policy']} (seed {e['seed']})")
-        ax.set(title=game, xlabel="policy steps", ylabel="held-out accuracy", ylim=(0, 1))
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -89,8 +61,11 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(["game", "policy", "seed", "steps", "final accuracy", "best (step)", f"first step at {args.reach}"],
                 [[e["game"], e["policy"], e["seed"], e["last_step"], f"{e['final']:.3f}",
                   f"{e['best']:.3f} ({e['best_step']})", e["first_step_at_reach"] or "never"] for e in entries])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot(entries, out.with_suffix(".png"))
+    # one line per fit (seeds differ in length: a band over them would keep only their common steps)
+    groups = {f"{e['game']} {e['policy']} seed {e['seed']}": [{"val/accuracy": list(zip(e["steps"], e["val_accuracy"]))}]
+              for e in entries}
+    plot_overlay(groups, out.with_suffix(".png"), "held-out accuracy of the behaviour-cloning policies",
+                 metrics=["val/accuracy"])
     finish(record, out)
     return record
 

@@ -167,6 +167,8 @@ def test_agent_evaluate_refuses_greedy_episodes_that_would_repeat_one(tmp_path, 
     ckpt.write_bytes(b"")  # refused before it is read
     assert main(["agent", "evaluate", "--policy", str(ckpt), "--game", "pong", "--greedy", "--episodes", "3"]) == 1
     assert "--epsilon 0.05" in capsys.readouterr().err
+    assert main(["agent", "evaluate", "--policy", str(ckpt), "--game", "pong", "--epsilon", "1.5"]) == 1
+    assert "value in [0, 1]" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

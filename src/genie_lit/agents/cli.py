@@ -63,8 +63,6 @@ def _run(args: argparse.Namespace) -> int:
     ev = args.subparser
     if args.episodes < 1 or args.max_steps < 1 or args.shots < 1:
         ev.error("--episodes, --max-steps and --shots must be >= 1")
-    if not 0 <= args.epsilon <= 1:
-        ev.error(f"--epsilon is a probability in [0, 1], got {args.epsilon}")
     if not Path(args.policy).is_file():
         raise CommandError(f"policy checkpoint {args.policy} does not exist; train one with "
                            "genie-lit fit --config configs/agent/bc_latent.yaml")

@@ -193,7 +193,7 @@ def evaluate_agent(policy_ckpt: str | Path, game: str, episodes: int = 20, max_s
     over ``max_steps`` decisions. ``greedy``: the policies take their most likely action instead of
     drawing one, and a random one with probability ``epsilon``."""
     if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon is a probability, got {epsilon}")
+        raise ValueError(f"epsilon (--epsilon) is a probability: give a value in [0, 1], got {epsilon}")
     if greedy and epsilon == 0 and episodes > 1:
         raise ValueError(f"a greedy policy in the deterministic emulator plays the same episode from every seed, so "
                          f"{episodes} episodes would repeat one: add random actions (--epsilon 0.05, as Mnih et al. "
