@@ -111,9 +111,6 @@ def fit(config_args: list[str], root: Path, steps: int, threads: int, extra: lis
     run_genie_lit(["fit", *config_args, "--seed_everything", str(seed), "--trainer.default_root_dir", str(root),
                    "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(max(1, min(250, steps))),
                    *QUIET, *extra, *(["--ckpt_path", "last"] if ckpt.exists() else [])], threads, root / "log.txt")
-    versioned = ckpt.with_name("last-v1.ckpt")  # Lightning's name for it when the folder was moved since its first fit
-    if versioned.exists():
-        versioned.replace(ckpt)
     done.write_text(f"{steps}\n")
     return ckpt
 

@@ -218,3 +218,40 @@ def test_a_fresh_fit_in_an_old_folder_starts_a_new_metrics_csv(tmp_path):
     (tmp_path / "metrics.csv").write_text("epoch,step,train/loss\n0,0,9.0\n0,1,9.0\n0,2,9.0\n0,3,9.0\n")
     fit_regression(tmp_path, 10, log_every=5)
     assert steps_with(rows(tmp_path / "metrics.csv"), "train/loss") == [4, 9]
+
+
+def shipped_checkpoint_settings() -> dict[str, dict]:
+    """The ModelCheckpoint init_args of every shipped config that saves checkpoints, by config."""
+    import yaml
+
+    found = {}
+    for path in sorted(CONFIGS.rglob("*.yaml")):
+        callbacks = ((yaml.safe_load(path.read_text()) or {}).get("trainer") or {}).get("callbacks") or []
+        for callback in callbacks:
+            if callback.get("class_path", "").endswith("ModelCheckpoint"):
+                found[str(path.relative_to(CONFIGS))] = callback.get("init_args") or {}
+    return found
+
+
+def test_a_moved_run_folder_resumes_into_last_ckpt_with_the_shipped_checkpoint_settings(tmp_path):
+    """Lightning's version counter names a resumed run's last checkpoint ``last-v1.ckpt`` when the
+    run folder was moved or copied since its first fit, leaving ``last.ckpt`` stale; every shipped
+    config turns the counter off, so ``--ckpt_path last`` always finds the newest weights."""
+    settings = shipped_checkpoint_settings()
+    assert len(settings) >= 10 and all(s.get("enable_version_counter") is False for s in settings.values()), settings
+    data = DataLoader(TensorDataset(torch.randn(80, 2)), batch_size=4)
+
+    def fit(root: Path, steps: int, counter: bool, ckpt_path: str | None = None) -> None:
+        checkpoint = L.pytorch.callbacks.ModelCheckpoint(root / "checkpoints", save_last=True, every_n_train_steps=3,
+                                                         enable_version_counter=counter)
+        L.Trainer(max_steps=steps, default_root_dir=root, logger=False, callbacks=[checkpoint],
+                  enable_progress_bar=False, enable_model_summary=False).fit(Regression(), data, ckpt_path=ckpt_path)
+
+    for counter in (True, False):
+        first, moved = tmp_path / f"first_{counter}", tmp_path / f"moved_{counter}"
+        fit(first, 3, counter)
+        first.rename(moved)
+        fit(moved, 6, counter, ckpt_path=str(moved / "checkpoints" / "last.ckpt"))
+        step = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+        # Lightning's default (the counter on) is the failure this guards against
+        assert (step, (moved / "checkpoints" / "last-v1.ckpt").exists()) == ((3, True) if counter else (6, False))
