@@ -38,7 +38,7 @@ from genie_lit.data.atari import DEFAULT_GAMES  # the quickstart's games
 FIGURES = ("tokenizer_psnr", "next_frame_psnr_inferred", "next_frame_psnr_copy", "next_frame_gain",
            "next_frame_psnr_random", "delta_psnr", "action_nmi", "action_nmi_chance", "few_shot_accuracy",
            "few_shot_chance", "consistency", "consistency_baseline", "rollout_recognisable_frames",
-           "rollout_recognisable_share_last", "world_seconds", "tokenizer_seconds")
+           "rollout_recognisable_share_last", "world_seconds", "tokenizer_seconds", "decoder_seconds")
 
 
 def folder(args: argparse.Namespace, seed: int, scale: float) -> Path:
@@ -66,23 +66,35 @@ def run_one(seed: int, scale: float, args: argparse.Namespace) -> dict:
     return collect(out, seed, scale)
 
 
-def tokenizer_done(run: Path) -> bool:
+def tokenizer_stages(run: Path) -> tuple[str, ...] | None:
+    """The finished stages up to the tokenizer a world trains over (``decoder`` too when the run has
+    that phase), or None while they are not all finished."""
     try:
-        stages = json.loads((run / "quickstart.json").read_text())["stages"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return all(stages.get(s, {}).get("done") for s in ("record", "tokenizer"))
+        state = json.loads((run / "quickstart.json").read_text())
+    except (OSError, ValueError):
+        return None
+    stages = state.get("stages", {})
+    wanted = ("record", "tokenizer", "decoder") if "decoder" in stages or (
+        state.get("settings", {}).get("training_steps", {}).get("decoder")) else ("record", "tokenizer")
+    return wanted if all(stages.get(s, {}).get("done") for s in wanted) else None
+
+
+def tokenizer_done(run: Path) -> bool:
+    return tokenizer_stages(run) is not None
 
 
 def reuse_tokenizer(source: Path, out: Path) -> None:
-    """Start ``out`` from ``source``'s recording and trained tokenizer (stages marked done)."""
-    if (out / "quickstart.json").exists() or not tokenizer_done(source):
+    """Start ``out`` from ``source``'s recording and trained tokenizer, with its decoder phase when it
+    has one (stages marked done)."""
+    wanted = tokenizer_stages(source)
+    if (out / "quickstart.json").exists() or wanted is None:
         return
     state = json.loads((source / "quickstart.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "data", out / "data")
-    shutil.copytree(source / "tokenizer", out / "tokenizer")
-    state["stages"] = {s: state["stages"][s] for s in ("record", "tokenizer")}
+    for stage in wanted[1:]:
+        shutil.copytree(source / stage, out / stage)
+    state["stages"] = {s: state["stages"][s] for s in wanted}
     (out / "quickstart.json").write_text(json.dumps(state, indent=1))
 
 
@@ -100,6 +112,8 @@ def collect(out: Path, seed: int, scale: float) -> dict:
             **{k: f.get(k) for k in FIGURES if k in f},
             "next_frame_gain": f["next_frame_psnr_inferred"] - f["next_frame_psnr_copy"],
             "world_seconds": stages["world"]["seconds"], "tokenizer_seconds": stages["tokenizer"]["seconds"],
+            "decoder_steps": stages.get("decoder", {}).get("global_step"),
+            "decoder_seconds": stages.get("decoder", {}).get("seconds"),
             "games": games, "horizon": evaluation.get("horizon") or evaluation["rollouts"].get("horizon")}
 
 

@@ -19,7 +19,7 @@ STEPS = TINY / "quickstart_steps.yaml"
 TINY_ARGS = ["--games", "pong,breakout", "--episodes", "3", "--steps", "40", "--tokenizer-config",
              str(TINY / "tiny_tokenizer.yaml"), "--tokenizer-config", str(STEPS), "--world-config",
              str(TINY / "tiny_cotrain.yaml"), "--world-config", str(STEPS), "--accelerator", "cpu", "--eval-clips", "2",
-             "--no-fvd", "--tokenizer-steps", "3", "--world-steps", "3"]
+             "--no-fvd", "--tokenizer-steps", "3", "--decoder-steps", "3", "--world-steps", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +35,21 @@ def test_quickstart_writes_every_stage_and_the_report(quickstart_run):
     state = json.loads((out / "quickstart.json").read_text())
     assert all(state["stages"][s]["done"] for s in STAGES)
     assert state["stages"]["record"]["recorded"] is True
-    assert state["stages"]["tokenizer"]["global_step"] == 3 and state["stages"]["world"]["global_step"] == 3
+    assert [state["stages"][s]["global_step"] for s in ("tokenizer", "decoder", "world")] == [3, 3, 3]
     manifest = json.loads((out / "data" / "manifest.json").read_text())
     splits = {e["split"] for e in manifest["episodes"]}
     assert splits == {"train", "val", "test"}  # one held-out test episode per game for the evaluation
-    for stage in ("tokenizer", "world"):
+    for stage in ("tokenizer", "decoder", "world"):
         assert (out / stage / "checkpoints" / "last.ckpt").is_file() and (out / stage / "metrics.csv").is_file()
+    # the world trained over the decoder phase's tokenizer: the first phase's tokens, its own decoder
+    import torch
+
+    weights = {stage: torch.load(out / stage / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for stage in ("tokenizer", "decoder", "world")}
+    for name, value in weights["decoder"].items():
+        if name.startswith(("encoder.", "quantizer.", "head.", "decoder.")):
+            assert torch.equal(weights["world"]["tokenizer." + name], value), name
+            assert torch.equal(weights["tokenizer"][name], value) == name.startswith(("encoder.", "quantizer.")), name
     results = json.loads((out / "eval" / "eval.json").read_text())
     assert results["split"] == "test" and results["kind"] == "world"
     report = json.loads((out / "report.json").read_text())
@@ -70,7 +79,8 @@ def test_quickstart_again_skips_finished_stages_and_resumes_the_unfinished(quick
     capsys.readouterr()
     assert main(["quickstart", "--out", str(out), *TINY_ARGS]) == 0
     printed = capsys.readouterr().out
-    assert "plan: 3 tokenizer steps, then 3 world steps" in printed
+    assert "plan: 3 tokenizer steps, 3 of its decoder alone, then 3 world steps" in printed
+    assert "decoder: done" in printed
     assert "tokenizer: done" in printed and "skipped" in printed
     assert "world: training" in printed and "(resuming)" in printed
     assert tokenizer_ckpt.stat().st_mtime_ns == before

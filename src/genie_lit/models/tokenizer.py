@@ -6,6 +6,11 @@ backbone. With :class:`~genie_lit.nn.STTransformer` backbones this is the paper'
 encoder is causal in time, so token ``z_t`` depends on frames ``x_1..x_t`` only. Swapping the
 backbones for :class:`~genie_lit.nn.SpatialTransformer` (ViT) or
 :class:`~genie_lit.nn.SpacetimeTransformer` (C-ViViT) gives the paper's ablation.
+
+A second phase, not in the paper, trains the decoder alone over frozen codes (``train_encoder:
+false``, ``init_from`` a trained tokenizer; ``configs/tokenizer/decoder.yaml``): its tokens are the
+first phase's, bit for bit, so a world trained over either sees the same tokens, and only the
+frames decoded from them get sharper.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
+from genie_lit.models.checkpoints import CheckpointError, checkpoint_class, read_checkpoint
 from genie_lit.nn import KVCache, QuantizerOutput, VideoBackbone, grid_size, patchify, unpatchify
 
 
@@ -31,6 +37,12 @@ class VideoTokenizer(GenieModule):
         image_size: frame size, an int or ``(height, width)``.
         patch_size: side of the square patch that becomes one token.
         channels: colour channels (3 for RGB).
+        train_encoder: ``False`` trains the decoder side only (``post_quant``, ``decoder``,
+            ``decoder_pos``, ``head``): the encoder and the quantiser are frozen in eval mode (no
+            gradient, no code restart), so every clip keeps its tokens.
+        init_from: a tokenizer checkpoint (``genie-lit fit``) whose weights this one starts from,
+            e.g. the first phase's for a decoder-only phase. Not saved with the hyperparameters:
+            this run's own checkpoints hold the weights.
         optimizer, scheduler: injected by the CLI (``OptimizerCallable`` / ``LRSchedulerCallable``).
     """
 
@@ -42,11 +54,13 @@ class VideoTokenizer(GenieModule):
         image_size: int | tuple[int, int] = 64,
         patch_size: int = 8,
         channels: int = 3,
+        train_encoder: bool = True,
+        init_from: str | None = None,
         optimizer: OptimizerCallable = default_optimizer,
         scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(optimizer, scheduler)
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "init_from"])
         self.image_size = as_hw(image_size)
         self.patch_size, self.channels = patch_size, channels
         self.grid = grid_size(*self.image_size, patch_size)
@@ -63,6 +77,40 @@ class VideoTokenizer(GenieModule):
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.test_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.test_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        if init_from is not None:
+            self.load_weights(init_from)
+        self.train_encoder = train_encoder
+        if not train_encoder:
+            for part in self.encoder_side():
+                part.requires_grad_(False)
+            self.train(self.training)
+
+    def encoder_side(self) -> list[nn.Module | nn.Parameter]:
+        """What decides the tokens: patch embedding, encoder, projection and quantiser."""
+        return [self.patch_embed, self.encoder_pos, self.encoder, self.pre_quant, self.quantizer]
+
+    def load_weights(self, path: str) -> None:
+        """This tokenizer's weights from the tokenizer checkpoint ``path`` (same configuration)."""
+        checkpoint = read_checkpoint(path, "init_from checkpoint")
+        cls = checkpoint_class(checkpoint)
+        if cls is None or not issubclass(cls, VideoTokenizer):
+            raise CheckpointError(f"init_from checkpoint {path} holds a "
+                                  f"{checkpoint.get('hyper_parameters', {}).get('_class_path', 'an unknown class')}, "
+                                  "but a VideoTokenizer is needed: pass a tokenizer's checkpoints/last.ckpt")
+        try:
+            self.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as err:
+            raise CheckpointError(f"init_from checkpoint {path} is a tokenizer of another configuration (sizes, "
+                                  f"codebook or patch differ): pass the same tokenizer config it was trained "
+                                  f"with. {str(err).splitlines()[0]}") from err
+
+    def train(self, mode: bool = True) -> VideoTokenizer:
+        super().train(mode)
+        if not getattr(self, "train_encoder", True):
+            for part in self.encoder_side():
+                if isinstance(part, nn.Module):
+                    part.eval()  # frozen: the quantiser neither counts nor restarts codes
+        return self
 
     @property
     def codebook_size(self) -> int:
@@ -120,7 +168,7 @@ class VideoTokenizer(GenieModule):
         video = batch["video"]
         recon, out = self(video)
         recon_loss = F.mse_loss(recon, video)
-        loss = recon_loss + out.loss
+        loss = recon_loss + out.loss if self.train_encoder else recon_loss
         bs = video.shape[0]
         self.log_dict(
             {f"{stage}/loss": loss, f"{stage}/recon_loss": recon_loss, f"{stage}/codebook_usage": out.usage,

@@ -18,11 +18,12 @@ from pathlib import Path
 from genie_lit.commands import new_parser, run_command
 from genie_lit.data.atari import DEFAULT_GAMES
 from genie_lit.quickstart.pipeline import (
-    BUDGET_SHARES, DEFAULT_STEPS, STAGES, WORLD_STEP_COST, Clock, QuickstartError, QuickstartState, fit_args,
-    has_videos, packaged_config, train_stage,
+    BUDGET_SHARES, DECODER_STEP_COST, DEFAULT_STEPS, STAGES, WORLD_STEP_COST, Clock, QuickstartError,
+    QuickstartState, fit_args, has_videos, packaged_config, train_stage,
 )
 
-EPILOG = """stages: record -> tokenizer -> world (LAM + dynamics) -> evaluate -> report.
+EPILOG = """stages: record -> tokenizer -> decoder (the tokenizer's decoder alone) -> world (LAM + dynamics) ->
+evaluate -> report.
 Run the same command again after a crash or Ctrl-C: finished stages are skipped and training resumes from
 the stage's last checkpoint. On a GPU, scale up by adding YAML overlays, e.g.
   genie-lit quickstart --out runs/qs --world-steps 6000 --device cuda --world-config my_bigger_world.yaml
@@ -37,11 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="run folder (data, runs, eval and report go here)")
     parser.add_argument("--tokenizer-steps", type=int, default=DEFAULT_STEPS["tokenizer"],
                         help="optimizer steps of the tokenizer (%(default)s)")
+    parser.add_argument("--decoder-steps", type=int, default=DEFAULT_STEPS["decoder"],
+                        help="optimizer steps of the tokenizer's decoder alone over its frozen codes, after the "
+                        "tokenizer (%(default)s; 0 skips the phase): the same tokens, sharper frames")
     parser.add_argument("--world-steps", type=int, default=DEFAULT_STEPS["world"],
                         help="optimizer steps of the world: latent actions + dynamics (%(default)s)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="optional time cap of the whole run in minutes (default: none; the steps define the "
                         f"run): {BUDGET_SHARES['tokenizer'] * 100:.0f}%% of it for the tokenizer, "
+                        f"{BUDGET_SHARES['decoder'] * 100:.0f}%% for its decoder phase, "
                         f"{BUDGET_SHARES['world'] * 100:.0f}%% for the world. A capped run stops early and is not "
                         "the same world on every machine")
     data = parser.add_argument_group("recording (when DIR/data holds no video)")
@@ -80,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(args: argparse.Namespace) -> int:
         if ((args.minutes is not None and args.minutes <= 0) or min(args.tokenizer_steps, args.world_steps) < 1
+                or args.decoder_steps < 0
                 or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0
                 or not 0 <= args.screen_delay < 4):
-            parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --episodes >= 3 (train, "
-                         "val, test), --steps >= 16, --eval-clips >= 1, --videos >= 0 and --screen-delay in 0..3 "
+            parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --decoder-steps >= 0, "
+                         "--episodes >= 3 (train, val, test), --steps >= 16, --eval-clips >= 1, --videos >= 0 and --screen-delay in 0..3 "
                          "(emulator frames of a decision's 4)")
         if args.accelerator is None:  # the trainer's accelerator: CPU runs get configs/trainer/cpu.yaml
             args.accelerator = {"cpu": "cpu", "auto": "auto"}.get(args.device, "gpu")
@@ -160,13 +166,15 @@ def run(args: argparse.Namespace, command: str) -> Path:
     for config in [*args.tokenizer_config, *args.world_config]:
         if not Path(config).is_file():
             raise QuickstartError(f"config {config} does not exist")
-    steps = {"tokenizer": args.tokenizer_steps, "world": args.world_steps}
+    steps = {"tokenizer": args.tokenizer_steps, "decoder": args.decoder_steps, "world": args.world_steps}
     state.settings.update(command=command, minutes=args.minutes, accelerator=accelerator, games=args.games,
                           episodes=args.episodes, steps=args.steps, seed=args.seed, training_steps=steps,
                           world_precision={"bf16-mixed": "bf16", "32-true": "32"}[precision])
     state.save()
     budget = None if args.minutes is None else args.minutes * 60
-    say(f"plan: {steps['tokenizer']} tokenizer steps, then {steps['world']} world steps"
+    say(f"plan: {steps['tokenizer']} tokenizer steps, "
+        + (f"{steps['decoder']} of its decoder alone, " if steps["decoder"] else "")
+        + f"then {steps['world']} world steps"
         + (f", capped at {args.minutes:g} min" if budget else "") + "; progress lines give the ETA")
     data_dir = out / "data"
     started = time.perf_counter()
@@ -192,24 +200,37 @@ def run(args: argparse.Namespace, command: str) -> Path:
     say(f"world precision: {precision} ({why})")
     if args.precision == "bf16" and accelerator == "cpu" and not cpu_has_bf16():
         say("warning: this CPU has no native bf16, so --precision bf16 may be slower than --precision 32")
+    tokenizer_ckpt = out / "tokenizer" / "checkpoints" / "last.ckpt"
+    # a run whose world was trained before the decoder phase existed keeps the tokenizer it was trained over
+    decoder = steps["decoder"] > 0 and not state.done("world")
     stages = {
         "tokenizer": ([packaged_config("tokenizer", "st_vivit.yaml")],
                       [packaged_config("quickstart", "tokenizer.yaml"), *args.tokenizer_config], seed),
+        "decoder": ([packaged_config("tokenizer", "st_vivit.yaml")],
+                    [packaged_config("quickstart", "tokenizer.yaml"), packaged_config("tokenizer", "decoder.yaml"),
+                     *args.tokenizer_config], [*seed, "--model.init_args.init_from", str(tokenizer_ckpt)]),
         "world": ([packaged_config("genie", "cotrain.yaml")],
                   [packaged_config("quickstart", "world.yaml"), *args.world_config],
-                  [*seed, "--trainer.precision", precision,
-                   "--model.tokenizer_ckpt", str(out / "tokenizer" / "checkpoints" / "last.ckpt")]),
+                  [*seed, "--trainer.precision", precision, "--model.tokenizer_ckpt",
+                   str(out / ("decoder" if decoder else "tokenizer") / "checkpoints" / "last.ckpt")]),
     }
     for stage, (component, extra, overrides) in stages.items():
         if state.done(stage):
             say(f"{stage}: done ({state.seconds(stage):.0f} s), skipped")
+            continue
+        if stage == "decoder" and not decoder:
             continue
         root = out / stage
         seconds = None if budget is None else BUDGET_SHARES[stage] * budget
         resumed = (root / "checkpoints" / "last.ckpt").exists()
         say(f"{stage}: training {steps[stage]} steps into {root}" + (" (resuming)" if resumed else "")
             + ("" if seconds is None else f", for at most {seconds / 60:.1f} min"))
-        after = WORLD_STEP_COST[precision] * steps["world"] if stage == "tokenizer" and not state.done("world") else 0.0
+        # the later stages' work in steps of this stage's pace, for the whole-run ETA
+        after = 0.0
+        if stage != "world" and not state.done("world"):
+            later = WORLD_STEP_COST[precision] * steps["world"] + (DECODER_STEP_COST * steps["decoder"]
+                                                                   if stage == "tokenizer" and decoder else 0.0)
+            after = later / (DECODER_STEP_COST if stage == "decoder" else 1.0)
         with Clock(state, stage) as clock:
             summary = train_stage(fit_args(component, extra, data_dir, root, steps[stage], seconds, accelerator,
                                            overrides, label=f"quickstart {stage}", after_steps=after))

@@ -6,9 +6,12 @@ co-trained over the frozen tokenizer):
 1. ``record``: a small multi-game Atari recording in ``DIR/data`` (skipped when ``DIR/data`` already
    holds a recording or any video: bring your own data by putting it there);
 2. ``tokenizer``: ``genie-lit fit`` of ``configs/tokenizer/st_vivit.yaml`` into ``DIR/tokenizer``;
-3. ``world``: ``genie-lit fit`` of ``configs/genie/cotrain.yaml`` over that tokenizer into ``DIR/world``;
-4. ``evaluate``: ``genie-lit evaluate`` on the held-out (test) episodes into ``DIR/eval``;
-5. ``report``: ``DIR/report.md`` with the figures, PNG curves and mp4 rollouts per latent action.
+3. ``decoder``: ``genie-lit fit`` of ``configs/tokenizer/decoder.yaml``, the tokenizer's decoder
+   alone over its frozen codes, into ``DIR/decoder`` (skipped with ``--decoder-steps 0``): the same
+   tokens, decoded into sharper frames;
+4. ``world``: ``genie-lit fit`` of ``configs/genie/cotrain.yaml`` over that tokenizer into ``DIR/world``;
+5. ``evaluate``: ``genie-lit evaluate`` on the held-out (test) episodes into ``DIR/eval``;
+6. ``report``: ``DIR/report.md`` with the figures, PNG curves and mp4 rollouts per latent action.
 
 Each training stage runs a fixed number of optimizer steps (:data:`DEFAULT_STEPS`), so the same
 command trains the same world on any machine; ``--minutes`` adds an optional time cap.
@@ -31,20 +34,24 @@ from genie_lit.commands import read_state, write_state
 
 STATE_FILE = "quickstart.json"
 FORMAT = "genie_lit.quickstart/1"
-STAGES = ("record", "tokenizer", "world", "evaluate", "report")
+STAGES = ("record", "tokenizer", "decoder", "world", "evaluate", "report")
 # The quickstart is defined by optimizer steps, so the same command builds the same world on any
 # machine (a slower one takes longer). On this project's 2-core CPU machine (no native bf16, so the
 # world trains in 32-bit): about 10 minutes of tokenizer and 37 of world. 2,000 world steps, not 1,000,
 # because 1,000 leave the one-step prediction below copying the last frame (README, "What more compute buys").
-DEFAULT_STEPS = {"tokenizer": 2000, "world": 2000}
+# The decoder phase: 1,000 steps of the decoder alone over the tokenizer's frozen codes (README,
+# "A decoder-only tokenizer phase").
+DEFAULT_STEPS = {"tokenizer": 2000, "decoder": 1000, "world": 2000}
 # what a world step costs in tokenizer steps, by the world's precision, only for the whole-run ETA
 # printed during the tokenizer stage: in 32-bit 1.10 s against 0.29 s on a 2-core CPU
 # (benchmarks/results/stage_threads_no_native_bf16_32.json, stage_threads_tokenizer_no_native_bf16.json);
 # bf16-mixed is chosen only where bf16 is native, and there its steps are x1.57 faster
 # (train_throughput_precision.json)
 WORLD_STEP_COST = {"32-true": 3.7, "bf16-mixed": 2.4}
+# a decoder-phase step in tokenizer steps (no gradient through the encoder), for the same ETA
+DECODER_STEP_COST = 0.7
 # with --minutes, the share of the cap given to each training stage; the rest is recording, evaluation, report
-BUDGET_SHARES = {"tokenizer": 0.3, "world": 0.57}
+BUDGET_SHARES = {"tokenizer": 0.25, "decoder": 0.06, "world": 0.56}
 
 
 def packaged_config(*parts: str) -> str:
