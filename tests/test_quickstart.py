@@ -1,5 +1,5 @@
-"""``genie-lit quickstart``: record -> tokenizer -> world -> evaluate -> report, with tiny models; a
-second run skips finished stages and resumes an unfinished one from its last checkpoint."""
+"""``genie-lit quickstart``: record -> tokenizer -> decoder -> world -> evaluate -> report, with tiny
+models; a second run skips finished stages and resumes an unfinished one from its last checkpoint."""
 
 from __future__ import annotations
 
@@ -86,6 +86,29 @@ def test_quickstart_again_skips_finished_stages_and_resumes_the_unfinished(quick
     assert tokenizer_ckpt.stat().st_mtime_ns == before
     state = json.loads((out / "quickstart.json").read_text())
     assert state["stages"]["world"]["done"] and state["stages"]["evaluate"]["done"]
+
+
+@pytest.mark.slow
+def test_the_decoder_phase_benchmark_scores_each_world_with_either_tokenizer(quickstart_run, tmp_path, monkeypatch):
+    """benchmarks/decoder_phase.py: the same world with the decoder phase's tokenizer and with the first
+    phase's put back; the latent actions, read from pixels, are the same in both."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import decoder_phase
+
+    record = decoder_phase.main(["--runs", str(quickstart_run), "--clips", "2", "--out", str(tmp_path / "d.json")])
+    (row,) = record["results"]
+    assert row["decoder_steps"] == 3 and json.loads((tmp_path / "d.json").read_text())["results"] == [row]
+    mine, first = row["decoder_phase"], row["first_phase"]
+    assert mine["action_nmi"] == first["action_nmi"] and mine["next_frame_psnr_copy"] == first["next_frame_psnr_copy"]
+    assert mine["tokenizer_psnr"] != first["tokenizer_psnr"]
+    assert row["difference"]["tokenizer_psnr"] == pytest.approx(mine["tokenizer_psnr"] - first["tokenizer_psnr"])
+    swapped = torch.load(first["checkpoint"], weights_only=True)["state_dict"]
+    tokenizer = torch.load(quickstart_run / "tokenizer" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    world = torch.load(mine["checkpoint"], weights_only=True)["state_dict"]
+    assert all(torch.equal(swapped[f"tokenizer.{k}"], v) for k, v in tokenizer.items())
+    assert all(torch.equal(swapped[k], v) for k, v in world.items() if not k.startswith("tokenizer."))
 
 
 def test_quickstart_bad_settings_exit_2_and_missing_files_exit_1(tmp_path, capsys):
