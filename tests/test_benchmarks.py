@@ -15,12 +15,51 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _module(name: str, monkeypatch):
-    """The benchmark script ``name`` imported as a module."""
+    """The benchmark script ``name`` imported as a module; its ``genie-lit`` calls run in this process
+    (:func:`run_in_process`)."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # the scripts import their neighbour common.py
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if hasattr(module, "run_genie_lit"):
+        monkeypatch.setattr(module, "run_genie_lit", run_in_process)
     return module
+
+
+def run_in_process(args: list[str], threads: int, log: Path) -> None:
+    """``common.run_genie_lit`` without its subprocess: the same ``genie-lit ARGS`` through
+    ``genie_lit.cli.main`` here, with ``threads`` CPU threads and the output appended to ``log``, a
+    failure raised naming the log. Each subprocess would import torch and Lightning again (several
+    seconds); the subprocess itself is tested once, in test_run_genie_lit_runs_the_cli_in_a_subprocess."""
+    import contextlib
+
+    import torch
+
+    from genie_lit.cli import main
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with log.open("a") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code
+    finally:
+        torch.set_num_threads(before)
+    if code:
+        raise RuntimeError(f"genie-lit {args[0]} failed (exit {code}); see {log}")
+
+
+def test_run_genie_lit_runs_the_cli_in_a_subprocess(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from common import run_genie_lit
+
+    run_genie_lit(["play", "--help"], 1, tmp_path / "log.txt")
+    assert "--ckpt" in (tmp_path / "log.txt").read_text()
+    with pytest.raises(RuntimeError, match=r"genie-lit play failed \(exit 2\); see .*log.txt"):
+        run_genie_lit(["play", "--no-such-option"], 1, tmp_path / "log.txt")
 
 
 def _run(name: str, tmp_path: Path, monkeypatch, *args: str) -> dict:

@@ -48,7 +48,8 @@ def verdicts(r: dict, world_steps: int | None = None) -> list[Verdict]:
     out.append(Verdict("tokenizer", tok["psnr"] >= TOKENIZER_PSNR_DB,
                        f"reconstruction PSNR {tok['psnr']:.2f} dB (threshold {TOKENIZER_PSNR_DB:.0f} dB).",
                        "Blurred tokens cap every world figure.",
-                       "more tokenizer steps (--tokenizer-steps) or a larger codebook."))
+                       "more tokenizer steps (--tokenizer-steps), a longer decoder phase (--decoder-steps) or a "
+                       "larger codebook."))
     if r.get("kind") != "world":
         return out
     nf, ro, la = r["next_frame"], r["rollouts"], r["latent_actions"]["mean"]

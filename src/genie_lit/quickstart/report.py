@@ -23,9 +23,12 @@ VIDEO_SCALE = 4  # nearest-neighbour enlargement of the report's video panels
 
 
 def write_curves(out: Path) -> dict[str, str]:
-    """``DIR/report/<stage>_curves.png`` for each training run; a note instead where it cannot."""
+    """``DIR/report/<stage>_curves.png`` for each training run (the decoder phase where the run has
+    one); a note instead where it cannot."""
     written = {}
-    for stage in ("tokenizer", "world"):
+    for stage in ("tokenizer", "decoder", "world"):
+        if stage == "decoder" and not (out / stage).is_dir():
+            continue
         try:
             path = find_metrics_csv(out / stage)
             curves = read_curves(path)
