@@ -10,6 +10,7 @@ cores, 2 torch threads and a loader worker make three busy threads on two cores.
 
     python benchmarks/stage_threads.py --run runs/quickstart         # results/stage_threads.json
     python benchmarks/stage_threads.py --run runs/quickstart --stage tokenizer --settings 1x1 2x1 2x0
+    python benchmarks/stage_threads.py --run runs/quickstart --stage decoder --settings 2x1
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ RESULTS = RESULTS_DIR / "stage_threads.json"
 def stage_args(stage: str, run: Path, root: Path, steps: int, workers: int, precision: str) -> list[str]:
     """The quickstart's ``genie-lit fit`` arguments of ``stage`` (default settings, seed 0), into
     ``root``; the world stage at ``precision`` (the tokenizer's is always 32-bit)."""
-    if stage == "tokenizer":
+    if stage in ("tokenizer", "decoder"):
         component, extra, overrides = ([packaged_config("tokenizer", "st_vivit.yaml")],
                                        [packaged_config("quickstart", "tokenizer.yaml")], [])
+        if stage == "decoder":  # the decoder phase, from the run's tokenizer
+            extra.append(packaged_config("tokenizer", "decoder.yaml"))
+            overrides = ["--model.init_args.init_from", str(run / "tokenizer" / "checkpoints" / "last.ckpt")]
     else:
         component, extra = [packaged_config("genie", "cotrain.yaml")], [packaged_config("quickstart", "world.yaml")]
         overrides = ["--trainer.precision", precision,
@@ -57,7 +61,7 @@ def timed_fit(stage: str, run: Path, steps: int, threads: int, workers: int, wor
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished quickstart (its data/ and tokenizer/)")
-    parser.add_argument("--stage", choices=("world", "tokenizer"), default="world")
+    parser.add_argument("--stage", choices=("world", "tokenizer", "decoder"), default="world")
     parser.add_argument("--settings", nargs="+", default=["2x1", "1x1", "2x0", "1x0"],
                         help="THREADSxWORKERS settings (2x1: 2 torch threads, 1 loader worker: the quickstart's)")
     parser.add_argument("--short", type=int, default=10)

@@ -484,3 +484,17 @@ def test_maskgit_settings_scores_each_setting_over_every_checkpoint(world_ckpt, 
         assert figures["vs_copy"] == pytest.approx(figures["next_frame_psnr"] - figures["copy_psnr"])
     with pytest.raises(SystemExit):
         module.main(["--ckpt", str(world_ckpt), "--data", str(video_dir), "--settings", "8-1.0"])
+
+
+def test_stage_threads_times_each_quickstart_stage_with_its_own_arguments(tmp_path, monkeypatch):
+    """The decoder phase is timed as the quickstart runs it: the tokenizer's configs, the decoder
+    overlay and the run's tokenizer to start from; the tokenizer stage has neither."""
+    module = _module("stage_threads", monkeypatch)
+    run = tmp_path / "run"
+    tokenizer, decoder = (module.stage_args(stage, run, tmp_path / stage, 10, 1, "32-true")
+                          for stage in ("tokenizer", "decoder"))
+    start = str(run / "tokenizer" / "checkpoints" / "last.ckpt")
+    assert any(a.endswith("decoder.yaml") for a in decoder) and decoder[decoder.index(start) - 1].endswith("init_from")
+    assert not any(a.endswith("decoder.yaml") for a in tokenizer) and start not in tokenizer
+    assert [a for a in tokenizer if a.endswith(".yaml")] == [a for a in decoder if a.endswith(".yaml")
+                                                              and not a.endswith("decoder.yaml")]
