@@ -47,7 +47,8 @@ def test_every_shipped_config_is_a_component_a_partial_or_an_overlay_of_an_exist
                                        "quality/classifier", "tokenizer/st_vivit"]
     assert _names(OVERLAY_CONFIGS) == ["agent/bc_oracle", "lam/tokens", "quickstart/tokenizer", "quickstart/world",
                                        "quickstart/world_anchored_labels", "quickstart/world_change_weight", "quickstart/world_labelled_share",
-                                       "quickstart/world_labels", "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/vit"]
+                                       "quickstart/world_labels", "quickstart/world_large", "tokenizer/c_vivit", "tokenizer/decoder",
+                                       "tokenizer/vit"]
     assert _names(MODEL_SECTIONS) == ["models/dynamics_maskgit", "models/lam_pixel"]
     assert _names(PARTIAL_CONFIGS) == ["quickstart/atari_data", "trainer/checkpointing", "trainer/compile",
                                        "trainer/cpu", "trainer/ddp", "trainer/fsdp", "trainer/gpu"]
