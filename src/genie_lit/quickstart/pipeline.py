@@ -48,8 +48,10 @@ DEFAULT_STEPS = {"tokenizer": 2000, "decoder": 1000, "world": 2000}
 # bf16-mixed is chosen only where bf16 is native, and there its steps are x1.57 faster
 # (train_throughput_precision.json)
 WORLD_STEP_COST = {"32-true": 3.7, "bf16-mixed": 2.4}
-# a decoder-phase step in tokenizer steps (no gradient through the encoder), for the same ETA
-DECODER_STEP_COST = 0.7
+# a decoder-phase step in tokenizer steps (no gradient through the encoder), for the same ETA: 0.73
+# against 1.21 s at one thread on the same busy 2-core CPU (results/stage_threads_decoder_1x0.json,
+# stage_threads_tokenizer_1x0.json)
+DECODER_STEP_COST = 0.6
 # with --minutes, the share of the cap given to each training stage; the rest is recording, evaluation, report
 BUDGET_SHARES = {"tokenizer": 0.25, "decoder": 0.06, "world": 0.56}
 
