@@ -37,10 +37,10 @@ FORMAT = "genie_lit.quickstart/1"
 STAGES = ("record", "tokenizer", "decoder", "world", "evaluate", "report")
 # The quickstart is defined by optimizer steps, so the same command builds the same world on any
 # machine (a slower one takes longer). On this project's 2-core CPU machine (no native bf16, so the
-# world trains in 32-bit): about 10 minutes of tokenizer and 37 of world. 2,000 world steps, not 1,000,
-# because 1,000 leave the one-step prediction below copying the last frame (README, "What more compute buys").
-# The decoder phase: 1,000 steps of the decoder alone over the tokenizer's frozen codes (README,
-# "A decoder-only tokenizer phase").
+# world trains in 32-bit): about 10 minutes of tokenizer, 3 of its decoder phase and 37 of world.
+# 2,000 world steps, not 1,000, because 1,000 leave the one-step prediction below copying the last
+# frame (README, "What more compute buys"). The decoder phase: 1,000 steps of the tokenizer's decoder
+# alone over its frozen codes (README, "A decoder-only tokenizer phase").
 DEFAULT_STEPS = {"tokenizer": 2000, "decoder": 1000, "world": 2000}
 # what a world step costs in tokenizer steps, by the world's precision, only for the whole-run ETA
 # printed during the tokenizer stage: in 32-bit 1.10 s against 0.29 s on a 2-core CPU
