@@ -145,6 +145,35 @@ def test_a_recording_killed_midway_is_recorded_again(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "quickstart.json").read_text())["stages"]["record"]["done"]
 
 
+def test_a_world_started_without_the_decoder_phase_goes_on_over_the_first_tokenizer(tmp_path, monkeypatch, capsys):
+    """The decoder phase runs before the world; a world already started without it (``--decoder-steps
+    0``, or an earlier version) is not switched to a new tokenizer halfway: the phase is skipped, said."""
+    from genie_lit.quickstart import pipeline
+
+    trained = []
+
+    def train(args):
+        trained.append(args)
+        raise KeyboardInterrupt  # stop after the first stage that trains
+
+    monkeypatch.setattr("genie_lit.quickstart.train_stage", train)
+    for started in (False, True):
+        out = tmp_path / f"started_{started}"
+        state = pipeline.QuickstartState.load(out)
+        for stage in ("record", "tokenizer"):
+            state.add_time(stage, 1.0, True)
+        if started:
+            (out / "world" / "checkpoints").mkdir(parents=True)
+            (out / "world" / "checkpoints" / "last.ckpt").touch()
+        assert main(["quickstart", "--out", str(out), "--accelerator", "cpu", "--decoder-steps", "5"]) == 130
+    first, second = trained
+    tokenizer = str(tmp_path / "started_False" / "tokenizer" / "checkpoints" / "last.ckpt")
+    assert first[first.index("--model.init_args.init_from") + 1] == tokenizer and "5" in first
+    assert second[second.index("--model.tokenizer_ckpt") + 1] == str(
+        tmp_path / "started_True" / "tokenizer" / "checkpoints" / "last.ckpt")
+    assert "decoder: skipped: the world was started over the tokenizer without it" in capsys.readouterr().out
+
+
 def test_the_screen_delay_reaches_the_recorder_and_a_bad_one_is_a_usage_error(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr("genie_lit.data.record.record_atari", lambda out, games, **kw: calls.append(kw))

@@ -201,8 +201,10 @@ def run(args: argparse.Namespace, command: str) -> Path:
     if args.precision == "bf16" and accelerator == "cpu" and not cpu_has_bf16():
         say("warning: this CPU has no native bf16, so --precision bf16 may be slower than --precision 32")
     tokenizer_ckpt = out / "tokenizer" / "checkpoints" / "last.ckpt"
-    # a run whose world was trained before the decoder phase existed keeps the tokenizer it was trained over
-    decoder = steps["decoder"] > 0 and not state.done("world")
+    # a world started without the decoder phase (--decoder-steps 0, or an earlier version) goes on over the
+    # tokenizer it started with
+    world_started = state.done("world") or (out / "world" / "checkpoints" / "last.ckpt").exists()
+    decoder = steps["decoder"] > 0 and (state.done("decoder") or not world_started)
     stages = {
         "tokenizer": ([packaged_config("tokenizer", "st_vivit.yaml")],
                       [packaged_config("quickstart", "tokenizer.yaml"), *args.tokenizer_config], seed),
@@ -219,6 +221,8 @@ def run(args: argparse.Namespace, command: str) -> Path:
             say(f"{stage}: done ({state.seconds(stage):.0f} s), skipped")
             continue
         if stage == "decoder" and not decoder:
+            if steps["decoder"]:
+                say("decoder: skipped: the world was started over the tokenizer without it")
             continue
         root = out / stage
         seconds = None if budget is None else BUDGET_SHARES[stage] * budget
