@@ -1,8 +1,9 @@
 """``genie-lit quickstart --out DIR``: from nothing to a trained, evaluated, playable world.
 
-Records a small multi-game Atari dataset (unless ``DIR/data`` has videos), trains the tokenizer,
-co-trains the latent action and dynamics models, evaluates on held-out episodes against the
-recorded true actions, and writes ``DIR/report.md`` with curves and rollouts per latent action.
+Records a small multi-game Atari dataset (unless ``DIR/data`` has videos), trains the tokenizer and
+then its decoder alone over the frozen codes, co-trains the latent action and dynamics models,
+evaluates on held-out episodes against the recorded true actions, and writes ``DIR/report.md`` with
+curves and rollouts per latent action.
 The stages are in :mod:`genie_lit.quickstart.pipeline`, the report in
 :mod:`genie_lit.quickstart.report`. A killed run continues where it stopped when run again.
 """
@@ -89,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 or args.episodes < 3 or args.steps < 16 or args.eval_clips < 1 or args.videos < 0
                 or not 0 <= args.screen_delay < 4):
             parser.error("--minutes must be > 0, --tokenizer-steps and --world-steps >= 1, --decoder-steps >= 0, "
-                         "--episodes >= 3 (train, val, test), --steps >= 16, --eval-clips >= 1, --videos >= 0 and --screen-delay in 0..3 "
-                         "(emulator frames of a decision's 4)")
+                         "--episodes >= 3 (train, val, test), --steps >= 16, --eval-clips >= 1, --videos >= 0 and "
+                         "--screen-delay in 0..3 (emulator frames of a decision's 4)")
         if args.accelerator is None:  # the trainer's accelerator: CPU runs get configs/trainer/cpu.yaml
             args.accelerator = {"cpu": "cpu", "auto": "auto"}.get(args.device, "gpu")
         import torch
