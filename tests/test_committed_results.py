@@ -561,3 +561,23 @@ def test_committed_converged_breakout_oracle_backs_the_readme():
               json.loads((results / "bc_curves_breakout.json").read_text())["results"]}
     oracle = curves[("bc_oracle", 0)]
     assert (round(oracle[15999], 3), round(oracle[31999], 3)) == (0.756, 0.894)
+
+
+def test_committed_decoder_phase_backs_the_readme():
+    """Two seeds of the quickstart with its decoder phase, each world scored again with the first
+    phase's tokenizer: tokenizer +1.18 dB, next frame +0.36, Δ4PSNR +0.40, latent actions the same."""
+    results = BENCHMARKS / "results"
+    paired = json.loads((results / "decoder_phase.json").read_text())
+    summary = paired["summary"]
+    assert [round(v, 2) for v in summary["decoder_phase"]["tokenizer_psnr"]] == [32.76, 0.03]
+    assert [round(v, 2) for v in summary["difference"]["tokenizer_psnr"]] == [1.18, 0.03]
+    assert [round(v, 2) for v in summary["difference"]["next_frame_psnr_inferred"]] == [0.36, 0.39]
+    assert [round(v, 2) for v in summary["difference"]["delta_psnr"]] == [0.40, 0.06]
+    assert all(r["difference"]["action_nmi"] == 0 and r["difference"]["few_shot_accuracy"] == 0
+               for r in paired["results"])
+    runs = json.loads((results / "quickstart_decoder.json").read_text())
+    assert [r["decoder_steps"] for r in runs["results"]] == [1000, 1000]
+    gains = [round(r["next_frame_gain"], 2) for r in runs["results"]]
+    assert gains == [0.91, 3.8] and round(runs["summary"]["x1"]["action_nmi"]["mean"], 3) == 0.168
+    readme = (BENCHMARKS.parent / "README.md").read_text()
+    assert "+1.18 ± 0.03 dB (+1.16, +1.20)" in readme and "+0.40 ± 0.06 dB (+0.36, +0.45)" in readme
