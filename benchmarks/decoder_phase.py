@@ -52,7 +52,6 @@ def first_phase_world(run: Path) -> Path:
 def score(job: tuple[str, str, str, int, int]) -> dict:
     """``genie-lit evaluate``'s figures of one world checkpoint (no FVD) on the run's test clips."""
     arm, ckpt, data, seed, clips = job
-    torch.set_num_threads(1)
     from genie_lit.evaluation import evaluate_world
     from genie_lit.quickstart.report import figures
 
@@ -69,7 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", nargs="+", type=Path, required=True,
                         help="finished `genie-lit quickstart` folders with a decoder phase")
     parser.add_argument("--clips", type=int, default=32, help="held-out test clips (the quickstart's 32)")
-    parser.add_argument("--parallel", type=int, default=1, help="evaluations at once, one thread each")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="evaluations at once, one thread each (1: in this process, with its threads)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     jobs = []
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
         jobs += [("decoder_phase", str(run / "world" / "checkpoints" / "last.ckpt"), data, seed, args.clips),
                  ("first_phase", str(first_phase_world(run)), data, seed, args.clips)]
     if args.parallel > 1:
-        with multiprocessing.get_context("spawn").Pool(args.parallel) as pool:
+        # one thread per evaluation process
+        with multiprocessing.get_context("spawn").Pool(args.parallel, torch.set_num_threads, (1,)) as pool:
             scored = pool.map(score, jobs)
     else:
         scored = [score(job) for job in jobs]
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [[f, *("n/a" if summary[g][f] is None else f"{summary[g][f][0]:.3f} ± {summary[g][f][1]:.3f}"
                   for g in (*ARMS, "difference"))] for f in FIGURES]
     print_table(["figure", "with the decoder phase", "first phase only", "paired difference"], rows)
-    record = {"command": command("decoder_phase.py", argv), "machine": machine(1),
+    threads = 1 if args.parallel > 1 else torch.get_num_threads()
+    record = {"command": command("decoder_phase.py", argv), "machine": machine(threads),
               "setup": {"runs": [str(r) for r in args.runs], "clips": args.clips, "split": "test", "fvd": False},
               "results": results, "summary": summary}
     finish(record, args.out)

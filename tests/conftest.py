@@ -23,6 +23,17 @@ def video_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A benchmark's ``main`` sets torch's thread count for its process (``--threads``); run here in
+    the test process, it would hold for every later test. Put it back after each test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = Path(__file__).parent / "configs"
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
