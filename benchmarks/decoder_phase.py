@@ -36,10 +36,11 @@ ARMS = ("decoder_phase", "first_phase")
 def first_phase_world(run: Path) -> Path:
     """``run``'s world checkpoint with the first phase's tokenizer in place of the decoder phase's
     (weights and configuration), written beside it as ``world/first_phase_tokenizer.ckpt``."""
+    from genie_lit.models.checkpoints import read_checkpoint
     from genie_lit.models.cotraining import TOKENIZER_HPARAMS_KEY
 
-    world = torch.load(run / "world" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    tokenizer = torch.load(run / "tokenizer" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    world = read_checkpoint(run / "world" / "checkpoints" / "last.ckpt", "world checkpoint")
+    tokenizer = read_checkpoint(run / "tokenizer" / "checkpoints" / "last.ckpt", "first-phase tokenizer checkpoint")
     state = {k: v for k, v in world["state_dict"].items() if not k.startswith("tokenizer.")}
     state.update({f"tokenizer.{k}": v for k, v in tokenizer["state_dict"].items()})
     world["state_dict"] = state

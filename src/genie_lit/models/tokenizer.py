@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from genie_lit.models.base import GenieModule, as_hw, default_optimizer
-from genie_lit.models.checkpoints import CheckpointError, checkpoint_class, read_checkpoint
+from genie_lit.models.checkpoints import CheckpointError, freeze, load_module
 from genie_lit.nn import KVCache, QuantizerOutput, VideoBackbone, grid_size, patchify, unpatchify
 
 
@@ -81,24 +81,19 @@ class VideoTokenizer(GenieModule):
             self.load_weights(init_from)
         self.train_encoder = train_encoder
         if not train_encoder:
-            for part in self.encoder_side():
-                part.requires_grad_(False)
-            self.train(self.training)
+            self.encoder_pos.requires_grad_(False)
+            for part in self.encoder_modules():
+                freeze(part)
 
-    def encoder_side(self) -> list[nn.Module | nn.Parameter]:
-        """What decides the tokens: patch embedding, encoder, projection and quantiser."""
-        return [self.patch_embed, self.encoder_pos, self.encoder, self.pre_quant, self.quantizer]
+    def encoder_modules(self) -> list[nn.Module]:
+        """What decides the tokens, with ``encoder_pos``: patch embedding, encoder, projection, quantiser."""
+        return [self.patch_embed, self.encoder, self.pre_quant, self.quantizer]
 
     def load_weights(self, path: str) -> None:
         """This tokenizer's weights from the tokenizer checkpoint ``path`` (same configuration)."""
-        checkpoint = read_checkpoint(path, "init_from checkpoint")
-        cls = checkpoint_class(checkpoint)
-        if cls is None or not issubclass(cls, VideoTokenizer):
-            raise CheckpointError(f"init_from checkpoint {path} holds a "
-                                  f"{checkpoint.get('hyper_parameters', {}).get('_class_path', 'an unknown class')}, "
-                                  "but a VideoTokenizer is needed: pass a tokenizer's checkpoints/last.ckpt")
+        source = load_module(path, VideoTokenizer, "init_from checkpoint (a tokenizer's checkpoints/last.ckpt)")
         try:
-            self.load_state_dict(checkpoint["state_dict"])
+            self.load_state_dict(source.state_dict())
         except RuntimeError as err:
             raise CheckpointError(f"init_from checkpoint {path} is a tokenizer of another configuration (sizes, "
                                   f"codebook or patch differ): pass the same tokenizer config it was trained "
@@ -107,9 +102,8 @@ class VideoTokenizer(GenieModule):
     def train(self, mode: bool = True) -> VideoTokenizer:
         super().train(mode)
         if not getattr(self, "train_encoder", True):
-            for part in self.encoder_side():
-                if isinstance(part, nn.Module):
-                    part.eval()  # frozen: the quantiser neither counts nor restarts codes
+            for part in self.encoder_modules():
+                part.eval()  # frozen: the quantiser neither counts nor restarts codes
         return self
 
     @property
